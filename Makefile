@@ -1,0 +1,73 @@
+# The one place that lists the project's commands. README, .ci/run and
+# docs/ call these targets.
+
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always 2>/dev/null | sed 's/^v//' | grep -E '^[0-9]' || echo 0.1.0)
+RELEASE ?= 1
+DIST ?= dist
+CPUS ?=
+COMPRESSION ?=
+FUZZTIME ?= 10s
+
+# Debian packages the build and the tests need, as "command:package".
+DEB_TOOLS := qemu-aarch64-static:qemu-user-static rpm:rpm rpmbuild:rpm dnf:dnf \
+	createrepo_c:createrepo-c rpmlint:rpmlint cpio:cpio unshare:util-linux
+SYSTEMD_BINFMT := /lib/systemd/systemd-binfmt
+
+.PHONY: all deps deps-build rpm binfmtctl test vet fmt-check unit fuzz e2e bench dist repo clean
+
+all: rpm
+
+# deps installs, with apt-get, whatever is missing. Nothing is installed
+# when everything is there already, so it is cheap to run every time.
+deps:
+	@missing=""; \
+	for t in $(DEB_TOOLS); do \
+	  cmd=$${t%%:*}; pkg=$${t##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	[ -x $(SYSTEMD_BINFMT) ] || missing="$$missing systemd"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  elif command -v dnf >/dev/null; then \
+	    dnf install -y $$missing; \
+	  else echo "install these packages:$$missing" >&2; exit 1; fi; \
+	fi
+
+binfmtctl:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmtctl.Version=$(VERSION)" -o $(DIST)/binfmtctl ./cmd/binfmtctl
+
+# rpm builds qemu-user-static-go-VERSION-RELEASE.ARCH.rpm into dist/ from
+# every qemu interpreter found on the machine.
+rpm: deps
+	$(GO) run ./cmd/qemu-user-static-go build --version $(VERSION) --release $(RELEASE) --output $(DIST) \
+	  $(if $(CPUS),--cpus $(CPUS)) $(if $(COMPRESSION),--compression $(COMPRESSION))
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l cmd pkg); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# fuzz runs each fuzz target for FUZZTIME; the corpus lives in testdata/.
+FUZZ_TARGETS := ./pkg/binfmt:FuzzParseLine ./pkg/binfmt:FuzzParseLive ./pkg/lifecycle:FuzzParseClaim ./pkg/lifecycle:FuzzParseManifests
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "fuzz $$name ($(FUZZTIME))"; \
+	  $(GO) test $$pkg -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
+
+unit:
+	$(GO) test -count=1 -timeout 20m ./...
+
+# test runs every test: vet, formatting, unit, real-kernel and real-dnf
+# tests, and a short fuzz run.
+test: deps vet fmt-check unit
+	$(MAKE) fuzz FUZZTIME=5s
+
+clean:
+	rm -rf $(DIST)

@@ -1,0 +1,184 @@
+package binfmt
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// ConfigDirs are the binfmt.d directories in systemd's order of priority:
+// a file in an earlier directory overrides a file of the same name in a
+// later one (binfmt.d(5)).
+var ConfigDirs = []string{
+	"/etc/binfmt.d",
+	"/run/binfmt.d",
+	"/usr/local/lib/binfmt.d",
+	"/usr/lib/binfmt.d",
+}
+
+// Config looks binfmt.d files up under Root, which is "" or "/" for the
+// running system and a directory for a chroot or a test.
+type Config struct {
+	Root string
+}
+
+// File is the file that wins the lookup for one name.
+type File struct {
+	// Name is the file's base name, the key of the lookup.
+	Name string
+	// Path is the path as the system sees it, without Root.
+	Path string
+	// Masked is true for a symlink to /dev/null or an empty file; such a
+	// file defines nothing and hides every file of that name below it.
+	Masked bool
+	// Shadowed lists the lower-priority paths of the same name.
+	Shadowed []string
+}
+
+func (c Config) host(p string) string {
+	if c.Root == "" || c.Root == "/" {
+		return p
+	}
+	return filepath.Join(c.Root, p)
+}
+
+// Lookup finds the file called name (a base name such as
+// "qemu-aarch64-static.conf") in ConfigDirs. It returns an error wrapping
+// fs.ErrNotExist when no directory has it.
+func (c Config) Lookup(name string) (File, error) {
+	if name == "" || strings.Contains(name, "/") || name == "." || name == ".." {
+		return File{}, fmt.Errorf("looking up binfmt.d file %q: not a plain file name", name)
+	}
+	var f File
+	for _, dir := range ConfigDirs {
+		p := filepath.Join(dir, name)
+		fi, err := os.Lstat(c.host(p))
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return File{}, fmt.Errorf("looking up binfmt.d file %q: %w", p, err)
+		}
+		if fi.IsDir() {
+			continue
+		}
+		if f.Path != "" {
+			f.Shadowed = append(f.Shadowed, p)
+			continue
+		}
+		masked, err := c.masked(p, fi)
+		if err != nil {
+			return File{}, err
+		}
+		f = File{Name: name, Path: p, Masked: masked}
+	}
+	if f.Path == "" {
+		return File{}, fmt.Errorf("looking up binfmt.d file %q in %s: %w", name, strings.Join(ConfigDirs, ", "), fs.ErrNotExist)
+	}
+	return f, nil
+}
+
+// masked reports whether p masks its name: a symlink to /dev/null, or a
+// file that is empty once followed (systemd's null_or_empty_path).
+func (c Config) masked(p string, fi fs.FileInfo) (bool, error) {
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		target, err := os.Readlink(c.host(p))
+		if err != nil {
+			return false, fmt.Errorf("reading link %q: %w", p, err)
+		}
+		if target == "/dev/null" {
+			return true, nil
+		}
+		st, err := os.Stat(c.host(p))
+		if err != nil {
+			// A dangling link is not a mask; reading it reports the error.
+			return false, nil
+		}
+		fi = st
+	}
+	if fi.Mode()&fs.ModeCharDevice != 0 && fi.Name() == "null" {
+		return true, nil
+	}
+	return fi.Mode().IsRegular() && fi.Size() == 0, nil
+}
+
+// Files lists every *.conf name in ConfigDirs with the file that wins for
+// it, sorted by name: the set systemd-binfmt applies at boot.
+func (c Config) Files() ([]File, error) {
+	names := map[string]bool{}
+	for _, dir := range ConfigDirs {
+		ents, err := os.ReadDir(c.host(dir))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing %q: %w", dir, err)
+		}
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), ".conf") && !e.IsDir() {
+				names[e.Name()] = true
+			}
+		}
+	}
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	files := make([]File, 0, len(sorted))
+	for _, n := range sorted {
+		f, err := c.Lookup(n)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// Resolve finds the file an argument of systemd-binfmt FILE... names: an
+// absolute path is used as it is, and a bare name is looked up.
+func (c Config) Resolve(arg string) (File, error) {
+	if !filepath.IsAbs(arg) {
+		if strings.Contains(arg, "/") {
+			return File{}, fmt.Errorf("resolving %q: want an absolute path or a bare file name", arg)
+		}
+		return c.Lookup(arg)
+	}
+	fi, err := os.Lstat(c.host(arg))
+	if err != nil {
+		return File{}, fmt.Errorf("resolving binfmt.d file %q: %w", arg, err)
+	}
+	if fi.IsDir() {
+		return File{}, fmt.Errorf("resolving binfmt.d file %q: is a directory", arg)
+	}
+	masked, err := c.masked(arg, fi)
+	if err != nil {
+		return File{}, err
+	}
+	return File{Name: filepath.Base(arg), Path: arg, Masked: masked}, nil
+}
+
+// Load parses the file f. A masked file has no lines. Errors name
+// f.Path and the line.
+func (c Config) Load(f File) ([]Line, []error) {
+	if f.Masked {
+		return nil, nil
+	}
+	lines, errs := ParseFile(c.host(f.Path))
+	// Report the path as the system sees it, not with the root prefix.
+	for i := range lines {
+		lines[i].File = f.Path
+	}
+	for _, err := range errs {
+		var le *LineError
+		if errors.As(err, &le) {
+			le.File = f.Path
+		}
+	}
+	return lines, errs
+}

@@ -1,0 +1,336 @@
+package binfmt
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Kernel limits, from fs/binfmt_misc.c.
+const (
+	// MaxRegisterLength is the longest string the kernel accepts in one
+	// write to the register file (MAX_REGISTER_LENGTH).
+	MaxRegisterLength = 1920
+	// minRegisterLength is the shortest (":a:E::x::/b:" minus one).
+	minRegisterLength = 11
+	// bufSize is BINPRM_BUF_SIZE: offset plus magic length must fit in the
+	// first 256 bytes of the file the kernel reads.
+	bufSize = 256
+)
+
+// Entry types.
+const (
+	TypeMagic     = 'M'
+	TypeExtension = 'E'
+)
+
+// Entry is one binfmt_misc registration, as a binfmt.d line describes it.
+type Entry struct {
+	Name string
+	// Type is TypeMagic or TypeExtension.
+	Type byte
+	// Offset is where Magic starts in the file; always 0 for extensions.
+	Offset int
+	// Magic holds the decoded magic bytes, or the extension (without the
+	// dot) for TypeExtension.
+	Magic []byte
+	// Mask is nil when the line gives none; otherwise len(Mask) == len(Magic).
+	Mask        []byte
+	Interpreter string
+	// Flags is the normalised set of P, O, C and F, in the kernel's
+	// read-back order, with O added when C is set (C implies O).
+	Flags string
+}
+
+// Line is a parsed configuration line with where it came from.
+type Line struct {
+	Entry
+	File string
+	Num  int
+	// Raw is the line as written after trimming, which is exactly what
+	// systemd-binfmt writes to the register file.
+	Raw string
+}
+
+func (l Line) String() string { return fmt.Sprintf("%s:%d", l.File, l.Num) }
+
+// LineError is the error for one bad line. It names the file and line.
+type LineError struct {
+	File string
+	Num  int
+	Err  error
+}
+
+func (e *LineError) Error() string {
+	if e.File == "" {
+		return fmt.Sprintf("line %d: %v", e.Num, e.Err)
+	}
+	return fmt.Sprintf("%s:%d: %v", e.File, e.Num, e.Err)
+}
+
+func (e *LineError) Unwrap() error { return e.Err }
+
+// ParseLine parses one register string (a binfmt.d line without comments),
+// applying the kernel's checks so that a line this accepts is one the
+// kernel accepts too, and an error says which rule it breaks.
+func ParseLine(s string) (Entry, error) {
+	var e Entry
+	if len(s) < minRegisterLength {
+		return e, fmt.Errorf("%w: line is %d bytes, the kernel needs at least %d", ErrInvalid, len(s), minRegisterLength)
+	}
+	if len(s) > MaxRegisterLength {
+		return e, fmt.Errorf("%w: line is %d bytes, the kernel accepts at most %d", ErrInvalid, len(s), MaxRegisterLength)
+	}
+	del := s[0]
+	fields := strings.Split(s[1:], string(del))
+	// name:type:offset:magic:mask:interpreter:flags. The kernel needs the
+	// delimiter after the interpreter; the flags field may be empty.
+	if len(fields) < 7 {
+		return e, fmt.Errorf("%w: %d fields separated by %q, want 7 (name:type:offset:magic:mask:interpreter:flags)", ErrInvalid, len(fields), del)
+	}
+	if len(fields) > 7 {
+		return e, fmt.Errorf("%w: %d fields separated by %q, want 7; the flags field %q holds the delimiter", ErrInvalid, len(fields), del, strings.Join(fields[6:], string(del)))
+	}
+	name, typ, offset, magic, mask, interp, flags := fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], fields[6]
+
+	if err := ValidName(name); err != nil {
+		return e, err
+	}
+	e.Name = name
+	switch typ {
+	case "M":
+		e.Type = TypeMagic
+	case "E":
+		e.Type = TypeExtension
+	default:
+		return e, fmt.Errorf("%w: type %q, want M (magic) or E (extension)", ErrInvalid, typ)
+	}
+
+	if e.Type == TypeMagic {
+		if offset != "" {
+			n, err := strconv.Atoi(offset)
+			if err != nil || n < 0 || strings.HasPrefix(offset, "+") {
+				return e, fmt.Errorf("%w: offset %q is not a non-negative decimal number", ErrInvalid, offset)
+			}
+			e.Offset = n
+		}
+		if magic == "" {
+			return e, fmt.Errorf("%w: magic is empty", ErrInvalid)
+		}
+		m, err := unescape(magic)
+		if err != nil {
+			return e, fmt.Errorf("%w: magic %q: %v", ErrInvalid, magic, err)
+		}
+		e.Magic = m
+		if mask != "" {
+			k, err := unescape(mask)
+			if err != nil {
+				return e, fmt.Errorf("%w: mask %q: %v", ErrInvalid, mask, err)
+			}
+			if len(k) != len(m) {
+				return e, fmt.Errorf("%w: magic and mask differ in length (%d vs %d bytes)", ErrInvalid, len(m), len(k))
+			}
+			e.Mask = k
+		}
+		if e.Offset > bufSize || len(e.Magic) > bufSize-e.Offset {
+			return e, fmt.Errorf("%w: offset %d plus magic length %d is over %d", ErrInvalid, e.Offset, len(e.Magic), bufSize)
+		}
+	} else {
+		// The kernel ignores the offset and mask fields of an E entry.
+		if magic == "" {
+			return e, fmt.Errorf("%w: extension is empty", ErrInvalid)
+		}
+		if strings.Contains(magic, "/") {
+			return e, fmt.Errorf("%w: extension %q contains '/'", ErrInvalid, magic)
+		}
+		e.Magic = []byte(magic)
+	}
+
+	if interp == "" {
+		return e, fmt.Errorf("%w: interpreter is empty", ErrInvalid)
+	}
+	if !strings.HasPrefix(interp, "/") {
+		return e, fmt.Errorf("%w: interpreter %q is not an absolute path", ErrInvalid, interp)
+	}
+	e.Interpreter = interp
+
+	// The kernel accepts one trailing newline after the flags.
+	flags = strings.TrimSuffix(flags, "\n")
+	f, err := NormalizeFlags(flags)
+	if err != nil {
+		return e, err
+	}
+	e.Flags = f
+	return e, nil
+}
+
+// ValidName checks an entry name by the kernel's rules, and refuses the
+// names of binfmt_misc's own control files, as systemd-binfmt does.
+func ValidName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: name is empty", ErrInvalid)
+	case name == "." || name == "..":
+		return fmt.Errorf("%w: name %q is not allowed", ErrInvalid, name)
+	case strings.Contains(name, "/"):
+		return fmt.Errorf("%w: name %q contains '/'", ErrInvalid, name)
+	case name == "register" || name == "status":
+		return fmt.Errorf("%w: name %q is a binfmt_misc control file", ErrInvalid, name)
+	case strings.ContainsAny(name, "\n\x00"):
+		return fmt.Errorf("%w: name %q contains a newline or NUL", ErrInvalid, name)
+	}
+	return nil
+}
+
+// NormalizeFlags checks that flags is a subset of POCF and returns it in
+// the kernel's read-back order, with O added when C is present.
+func NormalizeFlags(flags string) (string, error) {
+	var p, o, c, f bool
+	for _, r := range flags {
+		switch r {
+		case 'P':
+			p = true
+		case 'O':
+			o = true
+		case 'C':
+			c, o = true, true
+		case 'F':
+			f = true
+		default:
+			return "", fmt.Errorf("%w: unknown flag %q in %q, want a subset of POCF", ErrInvalid, r, flags)
+		}
+	}
+	var b strings.Builder
+	for _, x := range []struct {
+		on bool
+		c  byte
+	}{{p, 'P'}, {o, 'O'}, {c, 'C'}, {f, 'F'}} {
+		if x.on {
+			b.WriteByte(x.c)
+		}
+	}
+	return b.String(), nil
+}
+
+// unescape decodes \xHH escapes, as the kernel's scanarg and
+// string_unescape(UNESCAPE_HEX) do: exactly two hex digits are required
+// and any other byte, a backslash included, stands for itself.
+func unescape(s string) ([]byte, error) {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) && s[i+1] == 'x' {
+			if i+4 > len(s) {
+				return nil, fmt.Errorf("escape %q at byte %d needs two hex digits", s[i:], i)
+			}
+			b, err := hex.DecodeString(s[i+2 : i+4])
+			if err != nil {
+				return nil, fmt.Errorf("escape %q at byte %d needs two hex digits", s[i:i+4], i)
+			}
+			out = append(out, b[0])
+			i += 3
+			continue
+		}
+		out = append(out, s[i])
+	}
+	return out, nil
+}
+
+// HasFlag reports whether the entry carries flag c.
+func (e Entry) HasFlag(c byte) bool { return strings.IndexByte(e.Flags, c) >= 0 }
+
+// RegisterString renders the entry as a string for the register file.
+// Printable magic and mask bytes stay literal and the rest are escaped as
+// \xHH, so the string stays short; the delimiter is ':' unless the name
+// or a path needs another one.
+func (e Entry) RegisterString() string {
+	used := e.Name + e.Interpreter
+	if e.Type == TypeExtension {
+		used += string(e.Magic)
+	}
+	del := pickDelimiter(used)
+	var b strings.Builder
+	w := func(s string) { b.WriteByte(del); b.WriteString(s) }
+	w(e.Name)
+	w(string(e.Type))
+	if e.Type == TypeExtension {
+		w("")
+		w(string(e.Magic))
+		w("")
+	} else {
+		w(strconv.Itoa(e.Offset))
+		w(escape(e.Magic, del))
+		w(escape(e.Mask, del))
+	}
+	w(e.Interpreter)
+	w(e.Flags)
+	return b.String()
+}
+
+func escape(b []byte, del byte) string {
+	var s strings.Builder
+	for _, c := range b {
+		// A backslash is always escaped, so that "\x41" can never be read
+		// back as an escape.
+		if c <= ' ' || c >= 0x7f || c == '\\' || c == del {
+			fmt.Fprintf(&s, "\\x%02x", c)
+			continue
+		}
+		s.WriteByte(c)
+	}
+	return s.String()
+}
+
+func pickDelimiter(used string) byte {
+	for _, d := range []byte(":|,!%@~^+=") {
+		if strings.IndexByte(used, d) < 0 {
+			return d
+		}
+	}
+	return ':'
+}
+
+// Parse reads binfmt.d lines from r with systemd's rules: each line is
+// trimmed of surrounding whitespace, and blank lines and lines starting
+// with '#' or ';' are skipped. It returns every good line and one
+// *LineError per bad one, so that one bad line does not stop the others,
+// as in systemd-binfmt.
+func Parse(r io.Reader, file string) ([]Line, []error) {
+	var lines []Line
+	var errs []error
+	br := bufio.NewReader(r)
+	for n := 1; ; n++ {
+		text, err := br.ReadString('\n')
+		if text == "" && err != nil {
+			if err != io.EOF {
+				errs = append(errs, &LineError{File: file, Num: n, Err: err})
+			}
+			break
+		}
+		// systemd's strstrip trims the C locale's whitespace.
+		s := strings.Trim(text, " \t\n\r\v\f")
+		if s == "" || s[0] == '#' || s[0] == ';' {
+			continue
+		}
+		e, perr := ParseLine(s)
+		if perr != nil {
+			errs = append(errs, &LineError{File: file, Num: n, Err: perr})
+			continue
+		}
+		lines = append(lines, Line{Entry: e, File: file, Num: n, Raw: s})
+	}
+	return lines, errs
+}
+
+// ParseFile parses the binfmt.d file at path; see Parse.
+func ParseFile(path string) ([]Line, []error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, []error{fmt.Errorf("reading binfmt.d file %q: %w", path, err)}
+	}
+	return Parse(bytes.NewReader(data), path)
+}

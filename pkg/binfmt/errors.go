@@ -1,0 +1,54 @@
+package binfmt
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"golang.org/x/sys/unix"
+)
+
+// Sentinel errors. Every error this package returns for a kernel or
+// configuration problem wraps one of them, so callers test with errors.Is
+// and users still read the action and the input in the message.
+var (
+	ErrNotMounted = errors.New("binfmt_misc is not mounted (mount it with: mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc, or pass --mount)")
+	ErrExists     = errors.New("an entry of that name is already registered")
+	ErrPermission = errors.New("permission denied (binfmt_misc changes need root in the owning user namespace)")
+	ErrNotFound   = errors.New("no such entry")
+	ErrInvalid    = errors.New("invalid entry")
+	ErrReadOnly   = errors.New("binfmt_misc is read-only")
+	ErrUnsafe     = errors.New("unsafe interpreter")
+)
+
+// kernelError translates an errno from a binfmt_misc operation into one of
+// the sentinels, in one place, so every caller reports the same hint.
+func kernelError(action string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var sentinel error
+	switch {
+	case errors.Is(err, unix.EEXIST):
+		sentinel = ErrExists
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		sentinel = ErrPermission
+	case errors.Is(err, unix.EROFS):
+		sentinel = ErrReadOnly
+	case errors.Is(err, unix.ENOENT), errors.Is(err, fs.ErrNotExist):
+		sentinel = ErrNotFound
+	case errors.Is(err, unix.EINVAL):
+		sentinel = ErrInvalid
+	default:
+		return fmt.Errorf("%s: %w", action, err)
+	}
+	return fmt.Errorf("%s: %w (%v)", action, sentinel, unwrapErrno(err))
+}
+
+func unwrapErrno(err error) error {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return err
+}

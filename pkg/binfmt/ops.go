@@ -1,0 +1,105 @@
+package binfmt
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// writeFile writes data to an existing file of binfmt_misc in a single
+// write(2). The kernel parses whatever one write delivers, so a split
+// write would register a truncated entry or fail; and O_CREAT is never
+// used, because binfmt_misc files are only ever created by the kernel.
+func writeFile(path string, data []byte) error {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	n, err := unix.Write(fd, data)
+	if err != nil {
+		return err
+	}
+	if n != len(data) {
+		return fmt.Errorf("short write: %d of %d bytes", n, len(data))
+	}
+	return nil
+}
+
+// Register registers e with one write to the register file. An existing
+// entry of the same name gives an error wrapping ErrExists.
+func (f *FS) Register(e Entry) error {
+	return f.RegisterString(e.Name, e.RegisterString())
+}
+
+// RegisterString writes the register string s, which defines the entry
+// called name, as it is. Use it to write a configuration line verbatim,
+// as systemd-binfmt does.
+func (f *FS) RegisterString(name, s string) error {
+	if err := ValidName(name); err != nil {
+		return fmt.Errorf("registering %q: %w", name, err)
+	}
+	if len(s) > MaxRegisterLength {
+		return fmt.Errorf("registering %q: %w: register string is %d bytes, the kernel accepts at most %d", name, ErrInvalid, len(s), MaxRegisterLength)
+	}
+	err := writeFile(filepath.Join(f.Dir, "register"), []byte(s))
+	if errors.Is(err, unix.ENOENT) {
+		if ok, _ := Mounted(f.Dir); ok {
+			// The register file exists, so ENOENT comes from flag F
+			// opening the interpreter at registration.
+			return fmt.Errorf("registering %q: %w: its interpreter does not exist (flag F opens it now)", name, ErrNotFound)
+		}
+	}
+	return f.explain(fmt.Sprintf("registering %q", name), err)
+}
+
+// Unregister removes the entry called name, and only it, by writing -1
+// to its own file. It never writes to the status file, which would remove
+// every entry of every tool.
+func (f *FS) Unregister(name string) error {
+	if err := ValidName(name); err != nil {
+		return fmt.Errorf("unregistering %q: %w", name, err)
+	}
+	err := writeFile(filepath.Join(f.Dir, name), []byte("-1"))
+	return f.explain(fmt.Sprintf("unregistering %q", name), err)
+}
+
+// Replace registers e, first unregistering a live entry of the same name.
+// Only callers that have decided the live entry may go should call it.
+func (f *FS) Replace(e Entry) error {
+	if err := f.Unregister(e.Name); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return f.Register(e)
+}
+
+// Enable enables the entry called name.
+func (f *FS) Enable(name string) error { return f.setEnabled(name, "1") }
+
+// Disable disables the entry called name; it stays registered.
+func (f *FS) Disable(name string) error { return f.setEnabled(name, "0") }
+
+func (f *FS) setEnabled(name, v string) error {
+	action := map[string]string{"1": "enabling", "0": "disabling"}[v]
+	if err := ValidName(name); err != nil {
+		return fmt.Errorf("%s %q: %w", action, name, err)
+	}
+	err := writeFile(filepath.Join(f.Dir, name), []byte(v))
+	return f.explain(fmt.Sprintf("%s %q", action, name), err)
+}
+
+// explain turns an errno into a sentinel error, telling "binfmt_misc went
+// away" apart from "no such entry", which both come back as ENOENT.
+func (f *FS) explain(action string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, unix.ENOENT) {
+		if ok, _ := Mounted(f.Dir); !ok {
+			return fmt.Errorf("%s: %w", action, ErrNotMounted)
+		}
+	}
+	return kernelError(action, err)
+}

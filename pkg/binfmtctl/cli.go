@@ -1,0 +1,342 @@
+package binfmtctl
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/spf13/pflag"
+
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
+)
+
+// Version is stamped at build time with -ldflags "-X".
+var Version = "devel"
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFail  = 1 // the command ran and something failed
+	exitUsage = 2 // the command line was wrong
+)
+
+// globals are the flags every subcommand accepts.
+type globals struct {
+	binfmtDir string
+	root      string
+	stateDir  string
+}
+
+func (g *globals) register(fs *pflag.FlagSet) {
+	fs.StringVar(&g.binfmtDir, "binfmt-dir", binfmt.DefaultDir, "binfmt_misc mount point")
+	fs.StringVar(&g.root, "root", "/", "root directory for binfmt.d files and the state record; interpreters are checked from / as the kernel opens them")
+	fs.StringVar(&g.stateDir, "state-dir", "", "state record directory (default ROOT/var/lib/binfmtctl)")
+}
+
+type command struct {
+	name    string
+	args    string
+	summary string
+	run     func(c *ctx, args []string) int
+	flags   func(fs *pflag.FlagSet, c *ctx)
+}
+
+// ctx carries one invocation's flags and writers.
+type ctx struct {
+	globals
+	stdout, stderr io.Writer
+	json           bool
+	mount          bool
+	apply          bool
+}
+
+func (c *ctx) errorf(format string, args ...any) {
+	fmt.Fprintf(c.stderr, "binfmtctl: "+format+"\n", args...)
+}
+
+var commands []command
+
+func init() {
+	// Built here, not as a literal, because the run functions refer to
+	// usage, which refers back to the table.
+	commands = []command{
+		{name: "register", args: "FILE|NAME...", summary: "apply binfmt.d files like systemd-binfmt FILE..., replacing only same-name entries that differ", run: runRegister,
+			flags: func(fs *pflag.FlagSet, c *ctx) {
+				fs.BoolVar(&c.mount, "mount", false, "mount binfmt_misc first if it is not mounted")
+			}},
+		{name: "unregister", args: "NAME...", summary: "unregister exactly the named entries", run: runUnregister},
+		{name: "enable", args: "NAME...", summary: "enable the named entries", run: runEnable},
+		{name: "disable", args: "NAME...", summary: "disable the named entries (they stay registered)", run: runDisable},
+		{name: "status", args: "[NAME...]", summary: "show the live entries, their owners and whether their interpreters exist", run: runStatus,
+			flags: func(fs *pflag.FlagSet, c *ctx) { fs.BoolVar(&c.json, "json", false, "print JSON") }},
+		{name: "find", args: "FILE", summary: "show which entry the kernel would use to run FILE", run: runFind,
+			flags: func(fs *pflag.FlagSet, c *ctx) { fs.BoolVar(&c.json, "json", false, "print JSON") }},
+		{name: "cat-config", args: "", summary: "show the effective binfmt.d configuration, with the file each line comes from", run: runCatConfig},
+	}
+	commands = append(commands, lifecycleCommands()...)
+}
+
+// Run runs binfmtctl with args (without the program name) and returns the
+// exit code.
+func Run(args []string, stdout, stderr io.Writer) int {
+	c := &ctx{stdout: stdout, stderr: stderr}
+	top := pflag.NewFlagSet("binfmtctl", pflag.ContinueOnError)
+	top.SetOutput(io.Discard)
+	top.SetInterspersed(false)
+	c.globals.register(top)
+	help := top.BoolP("help", "h", false, "show help")
+	version := top.Bool("version", false, "show the version")
+	if err := top.Parse(args); err != nil {
+		c.errorf("%v", err)
+		usage(stderr)
+		return exitUsage
+	}
+	switch {
+	case *version:
+		fmt.Fprintf(stdout, "binfmtctl %s\n", Version)
+		return exitOK
+	case *help:
+		usage(stdout)
+		return exitOK
+	case top.NArg() == 0:
+		usage(stderr)
+		return exitUsage
+	}
+	name, rest := top.Arg(0), top.Args()[1:]
+	if name == "help" {
+		usage(stdout)
+		return exitOK
+	}
+	for _, cmd := range commands {
+		if cmd.name != name {
+			continue
+		}
+		fs := pflag.NewFlagSet("binfmtctl "+name, pflag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		// Global flags are accepted after the subcommand too. Registering
+		// them resets the variables to their defaults, so restore what
+		// was given before the subcommand.
+		given := c.globals
+		c.globals.register(fs)
+		c.globals = given
+		subHelp := fs.BoolP("help", "h", false, "show help")
+		if cmd.flags != nil {
+			cmd.flags(fs, c)
+		}
+		if err := fs.Parse(rest); err != nil {
+			c.errorf("%s: %v", name, err)
+			fmt.Fprintf(stderr, "usage: binfmtctl %s %s (see binfmtctl %s --help)\n", name, cmd.args, name)
+			return exitUsage
+		}
+		if *subHelp {
+			fmt.Fprintf(stdout, "usage: binfmtctl [global flags] %s [flags] %s\n\n%s\n\nflags:\n%s", name, cmd.args, cmd.summary, fs.FlagUsages())
+			return exitOK
+		}
+		return cmd.run(c, fs.Args())
+	}
+	c.errorf("unknown command %q", name)
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, `usage: binfmtctl [--binfmt-dir DIR] [--root DIR] [--state-dir DIR] COMMAND [ARGS]
+
+Manage binfmt_misc entries one at a time, never flushing other tools' entries.
+
+commands:
+`)
+	names := make([]string, 0, len(commands))
+	byName := map[string]command{}
+	for _, c := range commands {
+		names = append(names, c.name)
+		byName[c.name] = c
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		c := byName[n]
+		fmt.Fprintf(w, "  %-11s %s\n", n, c.summary)
+	}
+	fmt.Fprintf(w, `
+global flags:
+      --binfmt-dir DIR   binfmt_misc mount point (default %s)
+      --root DIR         root for binfmt.d files and the state record (default /)
+      --state-dir DIR    state record directory (default ROOT/var/lib/binfmtctl)
+  -h, --help             show help ("binfmtctl COMMAND --help" for a command)
+      --version          show the version
+
+exit codes: 0 success, 1 something failed (partial failure included), 2 bad usage
+`, binfmt.DefaultDir)
+}
+
+// open opens the binfmt_misc mount, printing the error.
+func (c *ctx) open() (*binfmt.FS, bool) {
+	fs, err := binfmt.Open(c.binfmtDir)
+	if err != nil {
+		c.errorf("%v", err)
+		return nil, false
+	}
+	return fs, true
+}
+
+func (c *ctx) config() binfmt.Config { return binfmt.Config{Root: c.root} }
+
+func runRegister(c *ctx, args []string) int {
+	if len(args) == 0 {
+		c.errorf("register: no FILE or NAME given (usage: binfmtctl register FILE|NAME...)")
+		return exitUsage
+	}
+	if c.mount {
+		if err := binfmt.Mount(c.binfmtDir); err != nil {
+			c.errorf("%v", err)
+			return exitFail
+		}
+	}
+	fs, ok := c.open()
+	if !ok {
+		return exitFail
+	}
+	code := exitOK
+	cfg := c.config()
+	for _, arg := range args {
+		f, err := cfg.Resolve(arg)
+		if err != nil {
+			c.errorf("%v", err)
+			code = exitFail
+			continue
+		}
+		if f.Masked {
+			fmt.Fprintf(c.stdout, "%s: masked, nothing to register\n", f.Path)
+			continue
+		}
+		lines, errs := cfg.Load(f)
+		for _, err := range errs {
+			c.errorf("%v", err)
+			code = exitFail
+		}
+		for _, r := range fs.Apply(lines, "/") {
+			for _, w := range r.Warnings {
+				c.errorf("warning: %s", w)
+			}
+			if r.Err != nil {
+				c.errorf("%v", r.Err)
+				code = exitFail
+				continue
+			}
+			fmt.Fprintf(c.stdout, "%s: %s (%s)\n", r.Line.Name, r.Action, r.Line)
+		}
+	}
+	return code
+}
+
+func runUnregister(c *ctx, args []string) int {
+	return eachName(c, "unregister", args, func(fs *binfmt.FS, n string) error { return fs.Unregister(n) }, "unregistered")
+}
+
+func runEnable(c *ctx, args []string) int {
+	return eachName(c, "enable", args, func(fs *binfmt.FS, n string) error { return fs.Enable(n) }, "enabled")
+}
+
+func runDisable(c *ctx, args []string) int {
+	return eachName(c, "disable", args, func(fs *binfmt.FS, n string) error { return fs.Disable(n) }, "disabled")
+}
+
+func eachName(c *ctx, verb string, args []string, op func(*binfmt.FS, string) error, done string) int {
+	if len(args) == 0 {
+		c.errorf("%s: no NAME given (usage: binfmtctl %s NAME...)", verb, verb)
+		return exitUsage
+	}
+	fs, ok := c.open()
+	if !ok {
+		return exitFail
+	}
+	code := exitOK
+	for _, n := range args {
+		if err := op(fs, n); err != nil {
+			c.errorf("%v", err)
+			code = exitFail
+			continue
+		}
+		fmt.Fprintf(c.stdout, "%s: %s\n", n, done)
+	}
+	return code
+}
+
+func runFind(c *ctx, args []string) int {
+	if len(args) != 1 {
+		c.errorf("find: want exactly one FILE (usage: binfmtctl find FILE)")
+		return exitUsage
+	}
+	fs, ok := c.open()
+	if !ok {
+		return exitFail
+	}
+	l, err := fs.Find(args[0])
+	if errors.Is(err, binfmt.ErrNotFound) {
+		if c.json {
+			fmt.Fprintln(c.stdout, `{"file":`+jsonString(args[0])+`,"entry":null}`)
+		} else {
+			fmt.Fprintf(c.stdout, "%s: no binfmt_misc entry handles it\n", args[0])
+		}
+		return exitFail
+	}
+	if err != nil {
+		c.errorf("%v", err)
+		return exitFail
+	}
+	if c.json {
+		fmt.Fprintf(c.stdout, "{\"file\":%s,\"entry\":%s}\n", jsonString(args[0]), mustJSON(statusOf(c, l, nil)))
+		return exitOK
+	}
+	fmt.Fprintf(c.stdout, "%s: %s (interpreter %s, flags %q)\n", args[0], l.Name, l.Interpreter, l.Flags)
+	return exitOK
+}
+
+func runCatConfig(c *ctx, args []string) int {
+	if len(args) != 0 {
+		c.errorf("cat-config: takes no arguments")
+		return exitUsage
+	}
+	cfg := c.config()
+	files, err := cfg.Files()
+	if err != nil {
+		c.errorf("%v", err)
+		return exitFail
+	}
+	code := exitOK
+	for _, f := range files {
+		if f.Masked {
+			fmt.Fprintf(c.stdout, "# %s (masked)\n", f.Path)
+		} else {
+			fmt.Fprintf(c.stdout, "# %s\n", f.Path)
+		}
+		for _, s := range f.Shadowed {
+			fmt.Fprintf(c.stdout, "# overrides %s\n", s)
+		}
+		lines, errs := cfg.Load(f)
+		for _, err := range errs {
+			c.errorf("%v", err)
+			code = exitFail
+		}
+		for _, l := range lines {
+			fmt.Fprintf(c.stdout, "%s\n", l.Raw)
+		}
+		fmt.Fprintln(c.stdout)
+	}
+	return code
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -1,0 +1,185 @@
+package binfmtctl
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/pflag"
+
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/lifecycle"
+)
+
+func lifecycleCommands() []command {
+	return []command{
+		{name: "hook", args: "post|preun|postun NEVRA COUNT", summary: "run a package scriptlet's hook: NEVRA is the exact package, COUNT is rpm's $1", run: runHook},
+		{name: "sync", args: "PACKAGE...", summary: "converge a package's entries on its installed binfmt.d files (after a hook could not run)", run: runSync},
+		{name: "prune", args: "", summary: "list entries left behind (interpreter gone, stale F pin, nothing defines them); --apply removes them", run: runPrune,
+			flags: func(fs *pflag.FlagSet, c *ctx) {
+				fs.BoolVar(&c.apply, "apply", false, "unregister what is found")
+				fs.BoolVar(&c.json, "json", false, "print JSON")
+			}},
+	}
+}
+
+func (c *ctx) manager() *lifecycle.Manager {
+	state := c.stateDir
+	if state == "" {
+		state = filepath.Join(c.root, lifecycle.DefaultStateDir)
+	}
+	return &lifecycle.Manager{
+		BinfmtDir: c.binfmtDir,
+		Config:    c.config(),
+		Store:     lifecycle.Store{Dir: state},
+		RPM:       lifecycle.RPM{Root: c.root},
+		Notices:   c.stderr,
+	}
+}
+
+func runHook(c *ctx, args []string) int {
+	if len(args) != 3 {
+		c.errorf("hook: want PHASE NEVRA COUNT (usage: binfmtctl hook post|preun|postun NEVRA COUNT)")
+		return exitUsage
+	}
+	count, err := lifecycle.ParseCount(args[2])
+	if err != nil {
+		c.errorf("hook: %v", err)
+		return exitUsage
+	}
+	if err := c.manager().Hook(lifecycle.Phase(args[0]), args[1], count); err != nil {
+		c.errorf("%v", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+func runSync(c *ctx, args []string) int {
+	if len(args) == 0 {
+		c.errorf("sync: no PACKAGE given (usage: binfmtctl sync PACKAGE...)")
+		return exitUsage
+	}
+	code := exitOK
+	m := c.manager()
+	for _, p := range args {
+		if err := m.Sync(p); err != nil {
+			c.errorf("%v", err)
+			code = exitFail
+		}
+	}
+	return code
+}
+
+func runStatus(c *ctx, args []string) int {
+	r, err := c.manager().Status(args...)
+	if err != nil && !(errors.Is(err, binfmt.ErrNotMounted) && c.json) {
+		c.errorf("%v", err)
+		return exitFail
+	}
+	if c.json {
+		fmt.Fprintln(c.stdout, mustJSON(r))
+		if err != nil {
+			return exitFail
+		}
+		return exitOK
+	}
+	if !r.Enabled {
+		fmt.Fprintf(c.stdout, "binfmt_misc at %s is disabled: no entry is used\n", r.BinfmtDir)
+	}
+	if len(r.Entries) == 0 {
+		fmt.Fprintf(c.stdout, "no entries registered in %s\n", r.BinfmtDir)
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tENABLED\tINTERPRETER\tEXISTS\tFLAGS\tMATCH\tOWNER")
+	for _, e := range r.Entries {
+		exists := yesNo(e.InterpreterExists)
+		if e.StalePin {
+			exists = "replaced"
+		}
+		owner := orDash(e.Owner)
+		if e.Owner == "" && e.ReplacedFrom != "" {
+			owner = "- (replaced; was " + e.ReplacedFrom + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, yesNo(e.Enabled), e.Interpreter, exists, orDash(e.Flags), match(e), owner)
+	}
+	tw.Flush()
+	return exitOK
+}
+
+func match(e lifecycle.EntryStatus) string {
+	if e.Type == "extension" {
+		return "extension ." + e.Extension
+	}
+	m := "magic " + abbreviate(e.Magic, 16)
+	if e.Offset != 0 {
+		m = fmt.Sprintf("magic @%d %s", e.Offset, abbreviate(e.Magic, 16))
+	}
+	return m
+}
+
+func abbreviate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func runPrune(c *ctx, args []string) int {
+	if len(args) != 0 {
+		c.errorf("prune: takes no arguments")
+		return exitUsage
+	}
+	findings, err := c.manager().Prune(c.apply)
+	if c.json {
+		if findings == nil {
+			findings = []lifecycle.Finding{}
+		}
+		fmt.Fprintln(c.stdout, mustJSON(findings))
+	} else {
+		for _, f := range findings {
+			state := "would remove"
+			switch {
+			case f.Removed:
+				state = "removed"
+			case f.Error != "":
+				state = "failed: " + f.Error
+			}
+			fmt.Fprintf(c.stdout, "%s: %s (%s)\n", f.Entry.Name, state, strings.Join(f.Reasons, "; "))
+		}
+		if len(findings) == 0 {
+			fmt.Fprintln(c.stdout, "nothing to prune")
+		} else if !c.apply {
+			fmt.Fprintln(c.stdout, "run again with --apply to unregister these")
+		}
+	}
+	if err != nil {
+		c.errorf("%v", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+func statusOf(c *ctx, l binfmt.Live, _ any) lifecycle.EntryStatus {
+	r, err := c.manager().Status(l.Name)
+	if err != nil || len(r.Entries) == 0 {
+		return lifecycle.EntryStatus{Name: l.Name, Interpreter: l.Interpreter, Flags: l.Flags, Enabled: l.Enabled}
+	}
+	return r.Entries[0]
+}
+
+func mustJSON(v any) string {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Sprintf("{\"error\": %q}", err.Error())
+	}
+	return string(b)
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}

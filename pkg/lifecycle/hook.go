@@ -1,0 +1,304 @@
+package lifecycle
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
+)
+
+// Manager applies a package's binfmt entries to the kernel and keeps the
+// Store in step. It is what the hooks and the sync command run.
+type Manager struct {
+	// BinfmtDir is the binfmt_misc mount point.
+	BinfmtDir string
+	// Config finds binfmt.d files (and interpreters) under its Root.
+	Config binfmt.Config
+	Store  Store
+	RPM    Querier
+	// Notices receives one line per thing the user should know: entries
+	// left alone, binfmt_misc missing, lines that do not parse.
+	Notices io.Writer
+}
+
+func (m *Manager) notice(format string, args ...any) {
+	if m.Notices != nil {
+		fmt.Fprintf(m.Notices, "binfmtctl: "+format+"\n", args...)
+	}
+}
+
+// Phase names a scriptlet.
+type Phase string
+
+// Scriptlet phases.
+const (
+	Post   Phase = "post"
+	Preun  Phase = "preun"
+	Postun Phase = "postun"
+)
+
+// ParseCount parses rpm's $1 for a scriptlet: the number of instances of
+// the package left installed once the transaction is over.
+func ParseCount(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("parsing rpm's $1 %q: want a number of 0 or more", s)
+	}
+	return n, nil
+}
+
+// Hook runs the hook for phase of the package nevra, where count is rpm's
+// $1. See the table in DESIGN.md for when rpm runs each:
+//
+//   - post (any count): converge on the entries nevra defines now. On an
+//     upgrade, downgrade or reinstall this runs while the old version is
+//     still installed, so entries only the old version defined are
+//     unregistered here, and the others are registered again so that F
+//     entries pin the new interpreter files.
+//   - preun and postun with count 0 (erase): unregister everything the
+//     package registered. postun repeats it because %preun may have been
+//     skipped (rpm -e --nopreun) or may have failed.
+//   - preun and postun with count ≥ 1 (the old side of an upgrade): nothing,
+//     as the new version's post has already converged.
+func (m *Manager) Hook(phase Phase, nevra string, count int) error {
+	switch phase {
+	case Post:
+		man, err := m.RPM.Manifest(nevra)
+		if err != nil {
+			return fmt.Errorf("hook post %s: %w", nevra, err)
+		}
+		return m.Converge(man.Name, man.Files, true)
+	case Preun, Postun:
+		if count > 0 {
+			return nil
+		}
+		// Erasing needs only the name, which the record is keyed by, so
+		// no rpm query is spent on it.
+		name, err := NameOf(nevra)
+		if err != nil {
+			return fmt.Errorf("hook %s: %w", phase, err)
+		}
+		return m.Converge(name, nil, false)
+	}
+	return fmt.Errorf("unknown hook phase %q, want post, preun or postun", phase)
+}
+
+// NameOf returns the name part of name-version-release[.arch]: version and
+// release never contain "-", so the name is what precedes the last two.
+func NameOf(nevr string) (string, error) {
+	parts := strings.Split(nevr, "-")
+	if len(parts) < 3 {
+		return "", fmt.Errorf("%q is not name-version-release", nevr)
+	}
+	name := strings.Join(parts[:len(parts)-2], "-")
+	if err := ValidPackage(name); err != nil {
+		return "", fmt.Errorf("%q: %w", nevr, err)
+	}
+	return name, nil
+}
+
+// Sync converges the package called name on the entries its installed
+// version defines, or on none when it is not installed. It is the cure
+// after a hook could not run, e.g. binfmt_misc was not mounted.
+func (m *Manager) Sync(name string) error {
+	ms, err := m.RPM.Installed(name)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", name, err)
+	}
+	var files []string
+	for _, man := range ms {
+		if man.Name != name {
+			return fmt.Errorf("sync %s: pass a package name, not %q (it matched %s)", name, name, man.Name)
+		}
+		files = append(files, man.Files...)
+	}
+	return m.Converge(name, files, true)
+}
+
+// Desired resolves the binfmt.d files among a package's files through
+// systemd's lookup and returns the entries they define, keyed by name.
+// When two lines define one name, the later wins, as the later write
+// does for systemd-binfmt.
+func (m *Manager) Desired(files []string) (map[string]binfmt.Line, []string, error) {
+	desired := map[string]binfmt.Line{}
+	var order []string
+	var errs []error
+	for _, name := range ConfNames(files, binfmt.ConfigDirs) {
+		f, err := m.Config.Lookup(name)
+		if err != nil {
+			// The package's file is gone and nothing overrides it: it
+			// defines nothing now.
+			continue
+		}
+		if f.Masked {
+			m.notice("%s is masked by %s; not registering its entries", name, f.Path)
+			continue
+		}
+		lines, lerrs := m.Config.Load(f)
+		errs = append(errs, lerrs...)
+		for _, l := range lines {
+			if _, ok := desired[l.Name]; !ok {
+				order = append(order, l.Name)
+			}
+			desired[l.Name] = l
+		}
+	}
+	return desired, order, errors.Join(errs...)
+}
+
+// Converge makes the kernel and the record agree with the package pkg
+// defining the entries in files' binfmt.d files (none when files is nil):
+// each defined entry is registered (again, when repin is true, so F
+// entries pin the interpreter on disk now), every other entry pkg
+// registered is unregistered, and an entry that is not pkg's is never
+// touched. The kernel and the record are written in an order that lets a
+// rerun after a crash at any point converge.
+func (m *Manager) Converge(pkg string, files []string, repin bool) error {
+	if err := ValidPackage(pkg); err != nil {
+		return err
+	}
+	unlock, err := m.Store.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	desired, order, lineErrs := m.Desired(files)
+	if lineErrs != nil {
+		// Bad lines are skipped, as systemd-binfmt skips them; the good
+		// lines are still applied.
+		m.notice("%v", lineErrs)
+	}
+	claims, claimErr := m.Store.Claims(pkg)
+	if claimErr != nil && claims == nil {
+		return claimErr
+	}
+	if claimErr != nil {
+		m.notice("%v (ignoring the unreadable records)", claimErr)
+	}
+
+	fs, err := binfmt.Open(m.BinfmtDir)
+	if err != nil {
+		return m.unavailable(pkg, err)
+	}
+
+	var failed []error
+	for _, name := range order {
+		err := m.ensure(fs, pkg, desired[name], claims, repin)
+		if isUnavailable(err) {
+			return m.unavailable(pkg, err)
+		}
+		if err != nil {
+			failed = append(failed, err)
+		}
+	}
+	for _, name := range claims.Names() {
+		if _, ok := desired[name]; ok {
+			continue
+		}
+		err := m.remove(fs, pkg, name, claims)
+		if isUnavailable(err) {
+			return m.unavailable(pkg, err)
+		}
+		if err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if err := errors.Join(failed...); err != nil {
+		return err
+	}
+	return lineErrs
+}
+
+// ensure registers l for pkg unless the live entry of that name belongs
+// to someone else.
+func (m *Manager) ensure(fs *binfmt.FS, pkg string, l binfmt.Line, claims Claims, repin bool) error {
+	live, err := fs.Entry(l.Name)
+	exists := err == nil
+	if err != nil && !errors.Is(err, binfmt.ErrNotFound) {
+		return err
+	}
+	if exists && !claims.Owns(live) && !live.Matches(l.Entry) {
+		if len(claims[l.Name]) > 0 {
+			m.notice("entry %q was replaced by someone else since %s registered it; leaving it alone", l.Name, pkg)
+		} else {
+			m.notice("entry %q is registered by someone else; leaving it alone (%s defines it in %s)", l.Name, pkg, l.File)
+		}
+		return nil
+	}
+	if exists && live.Enabled && live.Matches(l.Entry) && !repin {
+		if err := m.Store.AddClaim(pkg, l.Entry); err != nil {
+			return err
+		}
+		return m.Store.DropClaims(pkg, l.Name, &l.Entry)
+	}
+	warnings, err := binfmt.CheckInterpreter("/", l.Entry)
+	for _, w := range warnings {
+		m.notice("%s: %s", l, w)
+	}
+	if err != nil {
+		// An unsafe definition is not registered; an old entry of ours
+		// under that name must not stay behind either.
+		m.notice("%s: %v", l, err)
+		return m.remove(fs, pkg, l.Name, claims)
+	}
+	// Claim first: a crash after the kernel write must not leave a live
+	// entry we do not know is ours.
+	if err := m.Store.AddClaim(pkg, l.Entry); err != nil {
+		return err
+	}
+	if exists {
+		if err := fs.Unregister(l.Name); err != nil && !errors.Is(err, binfmt.ErrNotFound) {
+			return err
+		}
+	}
+	s := l.Raw
+	if s == "" {
+		s = l.RegisterString()
+	}
+	if err := fs.RegisterString(l.Name, s); err != nil {
+		// Nothing of ours is live under this name now; keep no claim
+		// that could later adopt someone else's entry.
+		if derr := m.Store.DropClaims(pkg, l.Name, nil); derr != nil {
+			err = errors.Join(err, derr)
+		}
+		return fmt.Errorf("%s: %w", l, err)
+	}
+	return m.Store.DropClaims(pkg, l.Name, &l.Entry)
+}
+
+// remove unregisters the entry called name if it is still pkg's, then
+// forgets pkg's claims for it.
+func (m *Manager) remove(fs *binfmt.FS, pkg, name string, claims Claims) error {
+	live, err := fs.Entry(name)
+	switch {
+	case errors.Is(err, binfmt.ErrNotFound):
+	case err != nil:
+		return err
+	case claims.Owns(live):
+		if err := fs.Unregister(name); err != nil && !errors.Is(err, binfmt.ErrNotFound) {
+			return err
+		}
+	default:
+		m.notice("entry %q was replaced by someone else since %s registered it; leaving it alone", name, pkg)
+	}
+	return m.Store.DropClaims(pkg, name, nil)
+}
+
+func isUnavailable(err error) bool {
+	return errors.Is(err, binfmt.ErrNotMounted) || errors.Is(err, binfmt.ErrPermission) || errors.Is(err, binfmt.ErrReadOnly)
+}
+
+// unavailable handles a binfmt_misc that is not mounted or not writable
+// (a container, a chroot, dnf --installroot). Nothing is mounted and
+// nothing new is recorded: the binfmt.d files on disk let systemd-binfmt
+// register the entries at the next boot. Claims already recorded stay,
+// because their entries may still be live in the kernel, and a later
+// sync needs them to converge.
+func (m *Manager) unavailable(pkg string, cause error) error {
+	m.notice("%v; binfmt entries of %s left to systemd-binfmt at the next boot (run \"binfmtctl sync %s\" once binfmt_misc is available)", cause, pkg, pkg)
+	return nil
+}
