@@ -4,7 +4,10 @@
 // /usr/lib/binfmt.d/qemu-<cpu>-static.conf, naming the entry qemu-<cpu>,
 // with the interpreter /usr/bin/qemu-<cpu>-static and flag F.
 //
-// The table follows qemu's scripts/qemu-binfmt-conf.sh (its target list,
-// magic, mask and family per cpu). Targets in the host's own family are
-// left out, as that script does, because the host runs them natively.
+// The table follows qemu's scripts/qemu-binfmt-conf.sh for its target
+// list and the family of each cpu. The magic and mask of every target
+// that Debian 12's qemu-user-static ships a binfmt.d file for are
+// Debian's, byte for byte; the other targets keep the script's. Targets
+// in the host's own family are left out, as that script does, because the
+// host runs them natively.
 package qemu

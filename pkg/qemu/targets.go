@@ -81,13 +81,15 @@ const efMIPSABI2 = 0x20
 // programs match.
 var (
 	identCommon = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	// identOSABI3 takes EI_OSABI 0 to 3 only: a mask cannot list
+	// ELFOSABI_NONE (0) and ELFOSABI_GNU (3), so Debian lets through 1
+	// (HP-UX) and 2 (NetBSD) as well.
+	identOSABI3 = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	// identX86 also ignores the low bit of EI_DATA and EI_VERSION, as the
-	// script's i386, i486, x86_64 and alpha entries do.
+	// script's i386, i486 and x86_64 entries do.
 	identX86 = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xfe, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	// identM68K ignores the low bit of EI_VERSION.
-	identM68K = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	// identMIPS ignores EI_ABIVERSION too, which mips toolchains set.
-	identMIPS = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	// identMIPS takes EI_ABIVERSION 0 and 1, which mips toolchains set.
+	identMIPS = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	// identLoongArch takes EI_OSABI 0 to 3 and any EI_ABIVERSION.
 	identLoongArch = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfc, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 )
@@ -117,58 +119,85 @@ func headMask(ident []byte, data byte, machine uint16) []byte {
 	return order(data).AppendUint16(b, machine)
 }
 
-// mips32 returns the 40-byte magic qemu-binfmt-conf.sh uses to tell the
-// mips o32 and n32 ABIs apart: both are 32-bit EM_MIPS, so it reads on to
-// e_version (EV_CURRENT) and e_flags, where n32 sets EF_MIPS_ABI2.
-func mips32(data byte, flags uint32) []byte {
-	b := head(elf32, data, emMIPS)
-	b = order(data).AppendUint32(b, 1) // e_version
-	b = append(b, make([]byte, 12)...) // e_entry, e_phoff, e_shoff: any
-	return order(data).AppendUint32(b, flags)
+// mips32Len is how much of the header the mips o32 and n32 entries cover.
+// Both ABIs are 32-bit EM_MIPS, so the entries read on to e_flags, where
+// n32 sets EF_MIPS_ABI2, a bit of e_flags' lowest byte. Big-endian files
+// keep that byte last, at 39, so the entries are 40 bytes long. Debian's
+// little-endian entries stop at that byte, 36, and are 37 bytes long: the
+// three bytes after it would be masked out, so the kernel matches the
+// same files either way, and the table keeps Debian's length to be equal
+// to Debian's files byte for byte.
+func mips32Len(data byte) int {
+	if data == lsb {
+		return 37
+	}
+	return 40
 }
 
-// mips32Mask is the mask for mips32: e_version must be EV_CURRENT, and of
-// e_flags only EF_MIPS_ABI2 counts.
+// mips32 returns the magic for mips o32 (flags 0) or n32 (flags
+// efMIPSABI2): head, then zeros up to e_flags' lowest byte, which holds
+// flags. e_version, e_entry, e_phoff and e_shoff are left to the mask to
+// ignore.
+func mips32(data byte, flags byte) []byte {
+	b := head(elf32, data, emMIPS)
+	b = append(b, make([]byte, mips32Len(data)-len(b))...)
+	b[len(b)-1] = flags
+	return b
+}
+
+// mips32Mask is the mask for mips32: of everything after e_machine only
+// EF_MIPS_ABI2 counts.
 func mips32Mask(data byte) []byte {
 	b := headMask(identMIPS, data, 0xffff)
-	b = order(data).AppendUint32(b, 0xffffffff)
-	b = append(b, make([]byte, 12)...)
-	return order(data).AppendUint32(b, efMIPSABI2)
+	b = append(b, make([]byte, mips32Len(data)-len(b))...)
+	b[len(b)-1] = efMIPSABI2
+	return b
 }
 
 // table lists the targets in the order of qemu-binfmt-conf.sh's
-// qemu_target_list, with the magic, mask and family it gives each. The
-// source is scripts/qemu-binfmt-conf.sh in qemu's master branch as of
-// 2025 (qemu 10.x), which has the 40-byte mips o32/n32 magics (qemu 7.1)
-// and the loongarch64 and hexagon entries.
+// qemu_target_list, with the family it gives each. The list and the
+// families come from scripts/qemu-binfmt-conf.sh in qemu's master branch
+// as of 2025 (qemu 10.x), which has the loongarch64 and hexagon entries.
 //
-// One entry differs on purpose: the script's microblaze magic has e_type
-// in little-endian byte order (02 00) although microblaze is big-endian,
-// so it can never match a real microblaze program. It is written here in
-// big-endian order, as Debian's binfmt file for qemu-microblaze has it.
+// The magic and mask of every target that Debian 12 ships a binfmt file
+// for (/usr/lib/binfmt.d/qemu-<cpu>.conf from qemu-user-static
+// 1:7.2+dfsg) are Debian's, byte for byte. Debian does not take them from
+// qemu-binfmt-conf.sh: its qemu 7.2 package writes them from its own
+// table, debian/binfmt-install, which differs from the script in that it
+// checks EI_OSABI <= 3 for ppc, ppc64, ppc64le, s390x, sh4, sh4eb and the
+// sparcs, checks EI_DATA and EI_VERSION for alpha and EI_VERSION for
+// m68k, takes EI_ABIVERSION 0 and 1 for the mips, and for mips o32/n32
+// does not check e_version. Debian leaves out the targets of the host's
+// own family, so on amd64 it ships no i386 or x86_64 file; those, i486,
+// aarch64_be, microblazeel and or1k keep the script's magic and mask.
+//
+// The microblaze entry, Debian's, has e_type in big-endian byte order
+// (00 02) as microblaze is big-endian; the script's has it in
+// little-endian order (02 00), which no real microblaze program matches.
 var table = []Target{
 	{CPU: "i386", Family: "i386", Magic: head(elf32, lsb, em386), Mask: headMask(identX86, lsb, 0xffff)},
 	{CPU: "i486", Family: "i386", Magic: head(elf32, lsb, em486), Mask: headMask(identX86, lsb, 0xffff)},
-	{CPU: "alpha", Family: "alpha", Magic: head(elf64, lsb, emAlpha), Mask: headMask(identX86, lsb, 0xffff)},
+	{CPU: "alpha", Family: "alpha", Magic: head(elf64, lsb, emAlpha), Mask: headMask(identCommon, lsb, 0xffff)},
 	{CPU: "arm", Family: "arm", Magic: head(elf32, lsb, emARM), Mask: headMask(identCommon, lsb, 0xffff)},
 	{CPU: "armeb", Family: "armeb", Magic: head(elf32, msb, emARM), Mask: headMask(identCommon, msb, 0xffff)},
-	{CPU: "sparc", Family: "sparc", Magic: head(elf32, msb, emSPARC), Mask: headMask(identCommon, msb, 0xffff)},
-	{CPU: "sparc32plus", Family: "sparc", Magic: head(elf32, msb, emSPARC32PLUS), Mask: headMask(identCommon, msb, 0xffff)},
-	{CPU: "sparc64", Family: "sparc", Magic: head(elf64, msb, emSPARCV9), Mask: headMask(identCommon, msb, 0xffff)},
-	{CPU: "ppc", Family: "ppc", Magic: head(elf32, msb, emPPC), Mask: headMask(identCommon, msb, 0xffff)},
-	{CPU: "ppc64", Family: "ppc", Magic: head(elf64, msb, emPPC64), Mask: headMask(identCommon, msb, 0xffff)},
-	// The script ignores the high byte of e_machine for ppc64le only.
-	{CPU: "ppc64le", Family: "ppcle", Magic: head(elf64, lsb, emPPC64), Mask: headMask(identCommon, lsb, 0x00ff)},
-	{CPU: "m68k", Family: "m68k", Magic: head(elf32, msb, em68K), Mask: headMask(identM68K, msb, 0xffff)},
+	{CPU: "sparc", Family: "sparc", Magic: head(elf32, msb, emSPARC), Mask: headMask(identOSABI3, msb, 0xffff)},
+	{CPU: "sparc32plus", Family: "sparc", Magic: head(elf32, msb, emSPARC32PLUS), Mask: headMask(identOSABI3, msb, 0xffff)},
+	{CPU: "sparc64", Family: "sparc", Magic: head(elf64, msb, emSPARCV9), Mask: headMask(identOSABI3, msb, 0xffff)},
+	{CPU: "ppc", Family: "ppc", Magic: head(elf32, msb, emPPC), Mask: headMask(identOSABI3, msb, 0xffff)},
+	{CPU: "ppc64", Family: "ppc", Magic: head(elf64, msb, emPPC64), Mask: headMask(identOSABI3, msb, 0xffff)},
+	// The high byte of e_machine is ignored for ppc64le only, by Debian
+	// and the script alike.
+	{CPU: "ppc64le", Family: "ppcle", Magic: head(elf64, lsb, emPPC64), Mask: headMask(identOSABI3, lsb, 0x00ff)},
+	{CPU: "m68k", Family: "m68k", Magic: head(elf32, msb, em68K), Mask: headMask(identCommon, msb, 0xffff)},
 	{CPU: "mips", Family: "mips", Magic: mips32(msb, 0), Mask: mips32Mask(msb)},
 	{CPU: "mipsel", Family: "mips", Magic: mips32(lsb, 0), Mask: mips32Mask(lsb)},
 	{CPU: "mipsn32", Family: "mips", Magic: mips32(msb, efMIPSABI2), Mask: mips32Mask(msb)},
 	{CPU: "mipsn32el", Family: "mips", Magic: mips32(lsb, efMIPSABI2), Mask: mips32Mask(lsb)},
 	{CPU: "mips64", Family: "mips", Magic: head(elf64, msb, emMIPS), Mask: headMask(identMIPS, msb, 0xffff)},
 	{CPU: "mips64el", Family: "mips", Magic: head(elf64, lsb, emMIPS), Mask: headMask(identMIPS, lsb, 0xffff)},
-	{CPU: "sh4", Family: "sh4", Magic: head(elf32, lsb, emSH), Mask: headMask(identCommon, lsb, 0xffff)},
-	{CPU: "sh4eb", Family: "sh4", Magic: head(elf32, msb, emSH), Mask: headMask(identCommon, msb, 0xffff)},
-	{CPU: "s390x", Family: "s390x", Magic: head(elf64, msb, emS390), Mask: headMask(identCommon, msb, 0xffff)},
+	{CPU: "sh4", Family: "sh4", Magic: head(elf32, lsb, emSH), Mask: headMask(identOSABI3, lsb, 0xffff)},
+	{CPU: "sh4eb", Family: "sh4", Magic: head(elf32, msb, emSH), Mask: headMask(identOSABI3, msb, 0xffff)},
+	{CPU: "s390x", Family: "s390x", Magic: head(elf64, msb, emS390), Mask: headMask(identOSABI3, msb, 0xffff)},
 	{CPU: "aarch64", Family: "arm", Magic: head(elf64, lsb, emAArch64), Mask: headMask(identCommon, lsb, 0xffff)},
 	{CPU: "aarch64_be", Family: "armeb", Magic: head(elf64, msb, emAArch64), Mask: headMask(identCommon, msb, 0xffff)},
 	{CPU: "hppa", Family: "hppa", Magic: head(elf32, msb, emPARISC), Mask: headMask(identCommon, msb, 0xffff)},
