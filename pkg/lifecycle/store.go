@@ -368,6 +368,13 @@ func syncDir(dir string) error {
 func (s Store) Lock() (unlock func(), err error) {
 	parent := filepath.Dir(filepath.Clean(s.Dir))
 	fd, err := unix.Open(parent, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		// A bare root (a fresh image) may have no /var/lib yet.
+		if err := os.MkdirAll(parent, 0o755); err != nil {
+			return nil, fmt.Errorf("locking %q: %w", parent, err)
+		}
+		fd, err = unix.Open(parent, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("locking %q: %w", parent, err)
 	}

@@ -327,6 +327,37 @@ func TestTransactions(t *testing.T) {
 		assertGone(t, r, "/var/lib/binfmtctl", "/usr/libexec/pkg-a", "/usr/bin/binfmtctl")
 	})
 
+	t.Run("erase with --noscripts, then prune", func(t *testing.T) {
+		out := must(t, "dnf install v2")(r.DNF("install", rpmA2))
+		out = must(t, "rpm -e --noscripts")(r.RPM("-e", "--noscripts", "pkg-a"))
+		// The bug this project exists for: the entries outlive the package.
+		checkTable(t, "rpm -e --noscripts", bm, want(t, others, lineB2, lineC, lineD), out)
+		ctl := "/tmp/binfmtctl"
+		data, _ := os.ReadFile(helper)
+		os.WriteFile(r.Path(ctl), data, 0o755)
+		status := must(t, "status")(r.Chroot(ctl, "status"))
+		if !strings.Contains(status, "t-c") || !strings.Contains(status, "/usr/libexec/pkg-a/interp  no") {
+			t.Fatalf("status does not show the missing interpreter:\n%s", status)
+		}
+		list := must(t, "prune")(r.Chroot(ctl, "prune"))
+		for _, n := range []string{"t-b", "t-c", "t-d"} {
+			if !strings.Contains(list, n+": would remove (interpreter /usr/libexec/pkg-a/interp does not exist") {
+				t.Errorf("prune does not list %s:\n%s", n, list)
+			}
+		}
+		if !strings.Contains(list, "manual-test: would remove (no binfmt.d file and no record defines it)") {
+			t.Errorf("prune does not list manual-test:\n%s", list)
+		}
+		checkTable(t, "prune without --apply", bm, want(t, others, lineB2, lineC, lineD), list)
+		out = must(t, "prune --apply")(r.Chroot(ctl, "prune", "--apply"))
+		checkTable(t, "prune --apply", bm, map[string]string{}, out)
+		assertGone(t, r, "/var/lib/binfmtctl")
+		if err := fs.RegisterString("manual-test", manual); err != nil {
+			t.Fatal(err)
+		}
+		others = table(t, bm)
+	})
+
 	t.Run("erase", func(t *testing.T) {
 		out := must(t, "dnf install v2")(r.DNF("install", rpmA2))
 		checkTable(t, "install v2", bm, want(t, others, lineB2, lineC, lineD), out)

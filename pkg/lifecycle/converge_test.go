@@ -1,0 +1,203 @@
+package lifecycle_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/lifecycle"
+)
+
+// manager returns a Manager over a fresh config root, with binfmt.d files
+// written from confs, acting on the namespace's binfmt_misc.
+func manager(t *testing.T, ns *sandbox.NS, confs map[string]string) (*lifecycle.Manager, []string) {
+	t.Helper()
+	root := t.TempDir()
+	dir := filepath.Join(root, "usr/lib/binfmt.d")
+	os.MkdirAll(dir, 0o755)
+	var files []string
+	for name, content := range confs {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, "/usr/lib/binfmt.d/"+name)
+	}
+	var notices strings.Builder
+	t.Cleanup(func() {
+		if notices.Len() > 0 {
+			t.Logf("notices:\n%s", notices.String())
+		}
+	})
+	return &lifecycle.Manager{
+		BinfmtDir: ns.BinfmtDir,
+		Config:    binfmt.Config{Root: root},
+		Store:     lifecycle.Store{Dir: filepath.Join(root, "var/lib/binfmtctl")},
+		Notices:   &syncWriter{w: &notices},
+	}, files
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *strings.Builder
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func TestConvergeIsIdempotent(t *testing.T) {
+	ns := sandbox.Enter(t)
+	if ns == nil {
+		return
+	}
+	m, files := manager(t, ns, map[string]string{
+		"a.conf": ":id-a:M::IDA::/bin/true:F\n:id-b:E::idb::/bin/true:\n",
+	})
+	for i := 0; i < 3; i++ {
+		if err := m.Converge("pkg", files, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := table(t, ns.BinfmtDir)
+	if len(got) != 2 || got["id-a"] == "" || got["id-b"] == "" {
+		t.Fatalf("table after three runs: %v", got)
+	}
+	c, err := m.Store.Claims("pkg")
+	if err != nil || len(c["id-a"]) != 1 || len(c["id-b"]) != 1 {
+		t.Fatalf("claims after three runs: %v %v", c, err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := m.Converge("pkg", nil, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := table(t, ns.BinfmtDir); len(got) != 0 {
+		t.Fatalf("table after erase: %v", got)
+	}
+	if _, err := os.Stat(m.Store.Dir); !os.IsNotExist(err) {
+		t.Fatalf("state dir left after erase: %v", err)
+	}
+}
+
+func TestStalePinIsReportedAndRepinned(t *testing.T) {
+	ns := sandbox.Enter(t)
+	if ns == nil {
+		return
+	}
+	// The interpreter must live where the kernel sees it; a root-owned
+	// directory under the namespace's scratch space will do.
+	bin := ns.TempDir()
+	interp := filepath.Join(bin, "interp")
+	data, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(interp, data, 0o755)
+	m, files := manager(t, ns, map[string]string{"p.conf": fmt.Sprintf(":pin:M::PIN::%s:F\n", interp)})
+	if err := m.Converge("pkg", files, true); err != nil {
+		t.Fatal(err)
+	}
+	r, err := m.Status("pin")
+	if err != nil || r.Entries[0].StalePin {
+		t.Fatalf("fresh entry: %+v %v", r, err)
+	}
+	// Replace the interpreter the way rpm does: a new inode renamed over
+	// the old one. The kernel keeps running the old, deleted one.
+	time.Sleep(20 * time.Millisecond)
+	tmp := interp + ".new"
+	os.WriteFile(tmp, append(data, 0), 0o755)
+	if err := os.Rename(tmp, interp); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = m.Status("pin")
+	if !r.Entries[0].StalePin || r.Entries[0].Owner != "pkg" {
+		t.Fatalf("replaced interpreter not reported as a stale pin: %+v", r.Entries[0])
+	}
+	findings, err := m.Prune(false)
+	if err != nil || len(findings) != 1 || !strings.Contains(findings[0].Reasons[0], "pins a file") {
+		t.Fatalf("prune: %+v %v", findings, err)
+	}
+	if err := m.Converge("pkg", files, true); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ = m.Status("pin"); r.Entries[0].StalePin {
+		t.Fatalf("still a stale pin after the hook re-registered it: %+v", r.Entries[0])
+	}
+}
+
+func TestConcurrentHooks(t *testing.T) {
+	ns := sandbox.Enter(t)
+	if ns == nil {
+		return
+	}
+	confs := func(prefix string) map[string]string {
+		c := map[string]string{}
+		for i := 0; i < 20; i++ {
+			c[fmt.Sprintf("%s%02d.conf", prefix, i)] = fmt.Sprintf(":%s%02d:M::%s%02d::/bin/true:\n", prefix, i, strings.ToUpper(prefix), i)
+		}
+		return c
+	}
+	all := confs("x")
+	for k, v := range confs("y") {
+		all[k] = v
+	}
+	m, files := manager(t, ns, all)
+	var xs, ys []string
+	for _, f := range files {
+		if strings.Contains(f, "/x") {
+			xs = append(xs, f)
+		} else {
+			ys = append(ys, f)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for _, job := range []struct {
+		pkg   string
+		files []string
+	}{{"pkg-x", xs}, {"pkg-y", ys}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				if err := m.Converge(job.pkg, job.files, true); err != nil {
+					errs <- err
+				}
+				if err := m.Converge(job.pkg, nil, false); err != nil {
+					errs <- err
+				}
+			}
+			if err := m.Converge(job.pkg, job.files, true); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	got := table(t, ns.BinfmtDir)
+	if len(got) != 40 {
+		t.Fatalf("want 40 entries after concurrent hooks, got %d", len(got))
+	}
+	for _, pkg := range []string{"pkg-x", "pkg-y"} {
+		c, err := m.Store.Claims(pkg)
+		if err != nil || len(c) != 20 {
+			t.Fatalf("%s claims %d entries (%v), want 20", pkg, len(c), err)
+		}
+		for name, defs := range c {
+			if len(defs) != 1 {
+				t.Fatalf("%s has %d claims for %s, want 1", pkg, len(defs), name)
+			}
+		}
+	}
+}
