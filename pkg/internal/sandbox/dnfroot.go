@@ -2,7 +2,9 @@ package sandbox
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,8 +42,7 @@ type Root struct {
 	// user namespace, however often it is mounted.
 	BinfmtDir string
 
-	t    *testing.T
-	home string // HOME for rpm and dnf run from outside; holds .rpmmacros
+	t *testing.T
 }
 
 // DNFRoot creates a Root and installs ShellProvider into it, so that
@@ -49,10 +50,12 @@ type Root struct {
 // outside the namespace, because rpm and the overlay over /usr need every
 // user id mapped, and it fails the test when rpm or dnf is missing.
 //
-// The rpm database is at /var/lib/rpm in the root, for rpm and dnf run
-// from outside (through --dbpath and a ~/.rpmmacros that HOME points to)
-// and for rpm run by scriptlets inside (through the root's
-// /etc/rpm/macros).
+// The rpm database is at /var/lib/rpm in the root, as on Fedora, and not at
+// Debian's default ~/.rpmdb. rpm run by scriptlets reads that setting from
+// the root's /etc/rpm/macros; rpm and dnf run from outside read it from a
+// file that DNFRoot binds into /usr/lib/rpm/macros.d, which only this
+// namespace sees. So from then on every rpm in the namespace uses
+// /var/lib/rpm.
 func (ns *NS) DNFRoot() *Root {
 	t := ns.t
 	t.Helper()
@@ -64,9 +67,8 @@ func (ns *NS) DNFRoot() *Root {
 
 	base := ns.TempDir()
 	r := &Root{
-		Dir:  filepath.Join(base, "root"),
-		home: filepath.Join(base, "home"),
-		t:    t,
+		Dir: filepath.Join(base, "root"),
+		t:   t,
 	}
 	r.BinfmtDir = filepath.Join(r.Dir, procBinfmt)
 
@@ -86,9 +88,6 @@ func (ns *NS) DNFRoot() *Root {
 		if err := os.Chmod(p, d.mode); err != nil {
 			t.Fatalf("creating the dnf root: %v", err)
 		}
-	}
-	if err := os.Mkdir(r.home, 0o700); err != nil {
-		t.Fatalf("creating the dnf root: %v", err)
 	}
 
 	// Merged /usr: /bin, /lib and friends are symlinks into usr on the
@@ -119,12 +118,7 @@ func (ns *NS) DNFRoot() *Root {
 			t.Fatalf("creating the dnf root: %v", err)
 		}
 	}
-	// dnf has no --dbpath, and rpm reads macros from the host's
-	// configuration, never the installroot's. ~/.rpmmacros comes last in
-	// rpm's macro path, so a HOME of our own carries the setting to dnf.
-	if err := os.WriteFile(filepath.Join(r.home, ".rpmmacros"), []byte("%_dbpath "+dbPath+"\n"), 0o644); err != nil {
-		t.Fatalf("creating the dnf root: %v", err)
-	}
+	ns.useVarLibRPM()
 
 	layers := ns.TempDir()
 	upper, work := filepath.Join(layers, "upper"), filepath.Join(layers, "work")
@@ -213,7 +207,48 @@ func (r *Root) Chroot(name string, args ...string) (string, error) {
 		Dir:         "/",
 		SysProcAttr: &syscall.SysProcAttr{Chroot: r.Dir},
 	}
-	return r.runEnv(cmd, "chroot "+strings.Join(cmd.Args, " "), "/root")
+	return r.run(cmd, "chroot "+strings.Join(cmd.Args, " "))
+}
+
+// useVarLibRPM makes rpm and dnf in the namespace keep the database of
+// any --root or --installroot at /var/lib/rpm.
+//
+// Debian's rpm sets %_dbpath to ~/.rpmdb, so the database would follow
+// HOME. dnf has no --dbpath option, and rpm and dnf read macros from the
+// running system, never from the installroot. So the setting goes into a
+// file matched by /usr/lib/rpm/macros.d/macros.*, which is in rpm's macro
+// path, through a bind mount that only this namespace sees; the host's
+// files in that directory are copied along. The root itself carries the
+// same setting in /etc/rpm/macros, for the rpm that scriptlets run.
+func (ns *NS) useVarLibRPM() {
+	t := ns.t
+	t.Helper()
+	if ns.rpmMacros {
+		return
+	}
+	const macrosD = "/usr/lib/rpm/macros.d"
+	dir := ns.TempDir()
+	ents, err := os.ReadDir(macrosD)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("reading rpm's macros: %v", err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(macrosD, e.Name()))
+		if err != nil {
+			t.Fatalf("copying rpm's macros: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatalf("copying rpm's macros: %v", err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "macros.sandbox-dbpath"), []byte("%_dbpath "+dbPath+"\n"), 0o644); err != nil {
+		t.Fatalf("writing rpm's macros: %v", err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ns.Bind(dir, macrosD)
+	ns.rpmMacros = true
 }
 
 // Path returns the host path of p inside the root.
@@ -223,14 +258,10 @@ func (r *Root) Path(p string) string {
 
 func (r *Root) run(cmd *exec.Cmd, what string) (string, error) {
 	r.t.Helper()
-	return r.runEnv(cmd, what, r.home)
-}
-
-func (r *Root) runEnv(cmd *exec.Cmd, what, home string) (string, error) {
-	r.t.Helper()
 	// A fixed environment: nothing from the test process (GOFLAGS,
-	// SANDBOX_*, a user's locale) reaches rpm, dnf or scriptlets.
-	cmd.Env = []string{"PATH=" + rootPath, "HOME=" + home, "LC_ALL=C.UTF-8"}
+	// SANDBOX_*, a user's locale) reaches rpm, dnf or scriptlets, and
+	// scriptlets, which inherit it, see what root's login would give.
+	cmd.Env = []string{"PATH=" + rootPath, "HOME=/root", "LC_ALL=C.UTF-8"}
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out

@@ -62,6 +62,7 @@ func TestDNFRoot(t *testing.T) {
 		return
 	}
 
+	// Root logs how long each rpm and dnf run takes.
 	start := time.Now()
 	root := ns.DNFRoot()
 	t.Logf("DNFRoot set-up, including one dnf transaction: %.2fs", time.Since(start).Seconds())
@@ -84,13 +85,21 @@ echo -1 > /proc/sys/fs/binfmt_misc/sandbox-hello
 `,
 	})
 
-	start = time.Now()
 	if out, err := root.DNF("install", pkg); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	t.Logf("dnf install: %.2fs", time.Since(start).Seconds())
 
-	t.Log(readFile(t, root.Path("/var/lib/sandbox-hello/env.out")))
+	if env := readFile(t, root.Path("/var/lib/sandbox-hello/env.out")); !strings.Contains(env, "\nHOME=/root\n") && !strings.HasPrefix(env, "HOME=/root\n") {
+		t.Errorf("%%post ran with environment:\n%s", env)
+	}
+	// The database is where Fedora keeps it, for rpm outside and inside
+	// alike, not at Debian's ~/.rpmdb.
+	if _, err := os.Stat(root.Path("/var/lib/rpm/rpmdb.sqlite")); err != nil {
+		t.Errorf("no rpm database at /var/lib/rpm in the root: %v", err)
+	}
+	if _, err := os.Stat(root.Path("/root/.rpmdb")); err == nil {
+		t.Errorf("an rpm database appeared at /root/.rpmdb in the root")
+	}
 	post := readFile(t, root.Path("/var/lib/sandbox-hello/post.out"))
 	for _, want := range []string{"sandbox-sh-1-1.noarch\n", "sandbox-hello-1.0-1.noarch\n", "post 1 rc=0\n"} {
 		if !strings.Contains(post, want) {
@@ -110,11 +119,9 @@ echo -1 > /proc/sys/fs/binfmt_misc/sandbox-hello
 		t.Errorf("sandbox-hello is in the namespace's own PATH: the install reached /usr outside the root")
 	}
 
-	start = time.Now()
 	if out, err := root.DNF("remove", "sandbox-hello"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	t.Logf("dnf remove: %.2fs", time.Since(start).Seconds())
 
 	postun := readFile(t, root.Path("/var/lib/sandbox-hello/postun.out"))
 	// rpm drops the header from the database only after %postun, so the

@@ -37,7 +37,9 @@
 // systemd-binfmt its own /etc/binfmt.d and /usr/lib/binfmt.d, or to make
 // binfmt_misc read-only for a fault test. Every mount is lazily unmounted
 // when the test ends, and the directories the namespace used are removed by
-// the parent, where none of the child's mounts are visible.
+// the parent, where none of the child's mounts are visible. With the AtProc
+// option the private binfmt_misc is mounted at /proc/sys/fs/binfmt_misc, in
+// the namespace, for programs that hard-code that path.
 //
 // # A disposable dnf root
 //

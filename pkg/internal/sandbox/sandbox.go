@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,12 +24,14 @@ import (
 // test it runs for, where its scratch directory is, and which user
 // namespace the parent was in (so the child can prove it left it).
 const (
-	envTest      = "SANDBOX_TEST"
-	envDir       = "SANDBOX_DIR"
-	envHostNS    = "SANDBOX_HOST_USERNS"
-	envRealRoot  = "SANDBOX_REAL_ROOT"
-	procBinfmt   = "/proc/sys/fs/binfmt_misc"
-	maxIDMapSize = 4294967295 // every id but (uid_t)-1, which is not an id
+	envTest     = "SANDBOX_TEST"
+	envDir      = "SANDBOX_DIR"
+	envHostNS   = "SANDBOX_HOST_USERNS"
+	envRealRoot = "SANDBOX_REAL_ROOT"
+	procBinfmt  = "/proc/sys/fs/binfmt_misc"
+	// maxIDMapSize covers every id but (uid_t)-1, which is not an id;
+	// min keeps the constant within int on 32-bit builds.
+	maxIDMapSize = min(4294967295, math.MaxInt)
 )
 
 // Option changes how Enter sets the namespace up.
@@ -52,8 +55,9 @@ type NS struct {
 	// table starts empty and nothing registered there reaches the host.
 	BinfmtDir string
 
-	t   *testing.T
-	dir string // scratch space, removed by the parent
+	t         *testing.T
+	dir       string // scratch space, removed by the parent
+	rpmMacros bool   // useVarLibRPM has run
 }
 
 // Enter runs the calling test inside a private user and mount namespace
@@ -132,7 +136,11 @@ func runChild(t *testing.T) {
 		args = append(args, "-test.short=true")
 	}
 	if d, ok := t.Deadline(); ok {
-		args = append(args, "-test.timeout="+time.Until(d).Round(time.Second).String())
+		// The child times out a little before the parent, so that its
+		// panic, which shows where the test hangs, reaches the log.
+		left := time.Until(d)
+		left -= max(time.Second, left/20)
+		args = append(args, "-test.timeout="+max(left, time.Second).Round(100*time.Millisecond).String())
 	}
 	if f := flag.Lookup("test.gocoverdir"); f != nil && f.Value.String() != "" {
 		args = append(args, "-test.gocoverdir="+f.Value.String())
@@ -171,8 +179,16 @@ func runChild(t *testing.T) {
 	pw.Close()
 	if err != nil {
 		pr.Close()
-		if os.Geteuid() != 0 && (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EUSERS)) {
-			t.Skipf("cannot create an unprivileged user namespace (%v): run the test as root", err)
+		// EPERM or EACCES: user namespaces are forbidden here, for
+		// unprivileged users by sysctl or for everyone by a container's
+		// seccomp profile. ENOSPC or EUSERS: user.max_user_namespaces is
+		// used up or 0.
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EUSERS) {
+			hint := "run the test as root"
+			if os.Geteuid() == 0 {
+				hint = "a container may forbid clone(CLONE_NEWUSER); run on a host or a privileged container"
+			}
+			t.Skipf("this machine does not allow creating a user namespace (%v): %s", err, hint)
 		}
 		t.Fatalf("starting the sandboxed test %s in a new user namespace: %v", t.Name(), err)
 	}

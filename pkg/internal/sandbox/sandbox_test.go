@@ -7,9 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,7 +27,7 @@ func fsMagic(t *testing.T, path string) int64 {
 	if err := unix.Statfs(path, &st); err != nil {
 		t.Fatalf("statfs %q: %v", path, err)
 	}
-	return st.Type
+	return int64(st.Type)
 }
 
 // checkHostBinfmtUnmounted fails t if the host's binfmt_misc is mounted:
@@ -194,6 +196,25 @@ func TestSystemdBinfmt(t *testing.T) {
 	out, err = exec.Command(hello).CombinedOutput()
 	if err != nil || string(out) != "hello via systemd-binfmt\n" {
 		t.Fatalf("running the arm64 program: %v, output %q", err, out)
+	}
+}
+
+func TestCrossBuildCachesAndRuns(t *testing.T) {
+	// The host's own architecture needs no interpreter, so this runs
+	// anywhere and checks the build, the cache and SleeperSource.
+	start := time.Now()
+	bin := CrossBuild(t, runtime.GOARCH, SleeperSource("sleeper up", 0))
+	t.Logf("first CrossBuild: %.2fs", time.Since(start).Seconds())
+	start = time.Now()
+	if again := CrossBuild(t, runtime.GOARCH, SleeperSource("sleeper up", 0)); again != bin {
+		t.Errorf("second CrossBuild gave %q, first %q", again, bin)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("cached CrossBuild took %v", d)
+	}
+	out, err := exec.Command(bin).CombinedOutput()
+	if err != nil || string(out) != "sleeper up\n" {
+		t.Errorf("running the sleeper: %v, output %q", err, out)
 	}
 }
 
