@@ -53,7 +53,7 @@ fmt-check:
 	@out=$$(gofmt -l cmd pkg); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # fuzz runs each fuzz target for FUZZTIME; the corpus lives in testdata/.
-FUZZ_TARGETS := ./pkg/binfmt:FuzzParseLine ./pkg/binfmt:FuzzParseLive ./pkg/lifecycle:FuzzParseClaim ./pkg/lifecycle:FuzzParseManifests
+FUZZ_TARGETS := ./pkg/binfmt:FuzzParseLine ./pkg/binfmt:FuzzParseLive ./pkg/lifecycle:FuzzParseRecord ./pkg/lifecycle:FuzzParseManifests
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; name=$${t##*:}; \

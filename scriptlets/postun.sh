@@ -4,31 +4,65 @@ if [ -x /usr/bin/binfmtctl ]; then
 	/usr/bin/binfmtctl hook postun '%{name}-%{version}-%{release}' "$1" || :
 elif [ "$1" = 0 ]; then
 	# rpm runs the erase %postun after the package's files, binfmtctl
-	# included, are gone. The record is plain files for this reason: each
-	# claim holds the entry file the kernel showed when binfmtctl
-	# registered it, so an entry is removed only while it still matches.
-	state=/var/lib/binfmtctl/'%{name}'
+	# included, are gone. The record is plain text for this reason: each
+	# "== NAME" section holds the entry file the kernel showed when
+	# binfmtctl registered NAME, so an entry is removed only while it
+	# still matches, exactly as binfmtctl would.
+	record=/var/lib/binfmtctl/'%{name}'
 	bm=/proc/sys/fs/binfmt_misc
-	if [ -d "$state" ] && [ -f "$bm/register" ]; then
-		for claim in "$state"/*/*; do
-			[ -f "$claim" ] || continue
-			entry=${claim%/*}
-			entry=${entry##*/}
-			if [ -f "$bm/$entry" ]; then
-				if [ "$(tail -n +2 "$bm/$entry")" = "$(tail -n +2 "$claim")" ]; then
-					if ! echo -1 >"$bm/$entry"; then
-						echo "binfmtctl: could not unregister $entry; run: echo -1 > $bm/$entry" >&2
-						continue
-					fi
-				else
-					echo "binfmtctl: entry $entry was replaced by someone else since '%{name}' registered it; leaving it alone" >&2
+	if [ -f "$record" ] && [ ! -L "$record" ] && [ -f "$bm/register" ]; then
+		kept=
+		differ=
+		claim() {
+			[ -n "$name" ] || return 0
+			live=$bm/$name
+			[ -f "$live" ] || return 0
+			# Compare without the enabled/disabled line.
+			if [ "$(tail -n +2 "$live")" = "$(printf '%s' "$body" | tail -n +2)" ]; then
+				if ! echo -1 >"$live"; then
+					echo "binfmtctl: could not unregister $name; run: echo -1 > $live" >&2
+					kept=1
 				fi
+			else
+				case " $differ " in
+				*" $name "*) ;;
+				*) differ="$differ $name" ;;
+				esac
 			fi
-			rm -f "$claim"
+		}
+		name=
+		body=
+		while IFS= read -r line; do
+			case $line in
+			"# binfmtctl record 1") ;;
+			"# "*)
+				echo "binfmtctl: $record has an unknown format; remove its entries by hand" >&2
+				kept=1
+				break
+				;;
+			"== "*)
+				claim
+				name=${line#== }
+				body=
+				;;
+			*) body="$body$line
+" ;;
+			esac
+		done <"$record"
+		claim
+		# An entry still live after all its claims were tried is someone
+		# else's now.
+		for name in $differ; do
+			if [ -f "$bm/$name" ]; then
+				echo "binfmtctl: entry $name was replaced by someone else since '%{name}' registered it; leaving it alone" >&2
+			fi
 		done
-		rmdir "$state"/* "$state" /var/lib/binfmtctl 2>/dev/null
-	elif [ -d "$state" ]; then
-		echo "binfmtctl: binfmt_misc is not mounted; the record of '%{name}' stays in $state" >&2
+		if [ -z "$kept" ]; then
+			rm -f "$record"
+			rmdir /var/lib/binfmtctl 2>/dev/null
+		fi
+	elif [ -f "$record" ]; then
+		echo "binfmtctl: binfmt_misc is not mounted; the record of '%{name}' stays in $record" >&2
 	fi
 fi
 :

@@ -154,8 +154,12 @@ func (m *Manager) Desired(files []string) (map[string]binfmt.Line, []string, err
 // each defined entry is registered (again, when repin is true, so F
 // entries pin the interpreter on disk now), every other entry pkg
 // registered is unregistered, and an entry that is not pkg's is never
-// touched. The kernel and the record are written in an order that lets a
-// rerun after a crash at any point converge.
+// touched.
+//
+// The record is written twice, each time atomically: before the kernel
+// writes, with the claims to be made added to the old ones, and after,
+// with what is now true. A crash at any point leaves a record that claims
+// everything of pkg's that may be live, so a rerun converges.
 func (m *Manager) Converge(pkg string, files []string, repin bool) error {
 	if err := ValidPackage(pkg); err != nil {
 		return err
@@ -172,12 +176,12 @@ func (m *Manager) Converge(pkg string, files []string, repin bool) error {
 		// lines are still applied.
 		m.notice("%v", lineErrs)
 	}
-	claims, claimErr := m.Store.Claims(pkg)
-	if claimErr != nil && claims == nil {
-		return claimErr
+	claims, err := m.Store.Claims(pkg)
+	if claims == nil {
+		return err
 	}
-	if claimErr != nil {
-		m.notice("%v (ignoring the unreadable records)", claimErr)
+	if err != nil {
+		m.notice("%v (ignoring what could not be read)", err)
 	}
 
 	fs, err := binfmt.Open(m.BinfmtDir)
@@ -185,27 +189,103 @@ func (m *Manager) Converge(pkg string, files []string, repin bool) error {
 		return m.unavailable(pkg, err)
 	}
 
+	// Decide what to do with each entry before writing anything.
+	type task struct {
+		line binfmt.Line
+		live *binfmt.Live // nil when nothing of that name is registered
+	}
+	var register []task
+	final := Claims{}
 	var failed []error
 	for _, name := range order {
-		err := m.ensure(fs, pkg, desired[name], claims, repin)
+		l := desired[name]
+		live, err := fs.Entry(name)
+		switch {
+		case errors.Is(err, binfmt.ErrNotFound):
+			register = append(register, task{line: l})
+		case err != nil:
+			return m.failed(pkg, err)
+		case !claims.Owns(live) && !live.Matches(l.Entry):
+			if len(claims[name]) > 0 {
+				m.notice("entry %q was replaced by someone else since %s registered it; leaving it alone", name, pkg)
+				final[name] = claims[name]
+			} else {
+				m.notice("entry %q is registered by someone else; leaving it alone (%s defines it in %s)", name, pkg, l)
+			}
+		case live.Enabled && live.Matches(l.Entry) && !repin:
+			final.Add(l.Entry)
+		default:
+			register = append(register, task{line: l, live: &live})
+		}
+	}
+	var unregister []string
+	for _, name := range claims.Names() {
+		if _, ok := desired[name]; !ok {
+			unregister = append(unregister, name)
+		}
+	}
+
+	// Unsafe definitions are refused; what was ours under that name goes.
+	safe := register[:0]
+	for _, t := range register {
+		warnings, err := binfmt.CheckInterpreter("/", t.line.Entry)
+		for _, w := range warnings {
+			m.notice("%s: %s", t.line, w)
+		}
+		if err != nil {
+			m.notice("%s: %v", t.line, err)
+			failed = append(failed, fmt.Errorf("%s: %w", t.line, err))
+			if t.live != nil || len(claims[t.line.Name]) > 0 {
+				unregister = append(unregister, t.line.Name)
+			}
+			continue
+		}
+		safe = append(safe, t)
+	}
+	register = safe
+
+	if len(register) > 0 {
+		intent := claims.Clone()
+		for _, t := range register {
+			intent.Add(t.line.Entry)
+		}
+		if err := m.Store.Save(pkg, intent); err != nil {
+			return err
+		}
+	}
+
+	for _, t := range register {
+		err := m.register(fs, t.line, t.live, claims)
 		if isUnavailable(err) {
+			// The intent record claims all that may be live; keep it.
 			return m.unavailable(pkg, err)
 		}
 		if err != nil {
+			failed = append(failed, err)
+			continue
+		}
+		final.Add(t.line.Entry)
+	}
+	for _, name := range unregister {
+		err := m.remove(fs, pkg, name, claims)
+		if isUnavailable(err) {
+			for _, n := range unregister {
+				if cl, ok := claims[n]; ok && final[n] == nil {
+					final[n] = cl
+				}
+			}
+			if serr := m.Store.Save(pkg, final); serr != nil {
+				return serr
+			}
+			return m.unavailable(pkg, err)
+		}
+		if err != nil {
+			final[name] = claims[name]
 			failed = append(failed, err)
 		}
 	}
-	for _, name := range claims.Names() {
-		if _, ok := desired[name]; ok {
-			continue
-		}
-		err := m.remove(fs, pkg, name, claims)
-		if isUnavailable(err) {
-			return m.unavailable(pkg, err)
-		}
-		if err != nil {
-			failed = append(failed, err)
-		}
+	if err := m.Store.Save(pkg, final); err != nil {
+		return err
 	}
 	if err := errors.Join(failed...); err != nil {
 		return err
@@ -213,44 +293,9 @@ func (m *Manager) Converge(pkg string, files []string, repin bool) error {
 	return lineErrs
 }
 
-// ensure registers l for pkg unless the live entry of that name belongs
-// to someone else.
-func (m *Manager) ensure(fs *binfmt.FS, pkg string, l binfmt.Line, claims Claims, repin bool) error {
-	live, err := fs.Entry(l.Name)
-	exists := err == nil
-	if err != nil && !errors.Is(err, binfmt.ErrNotFound) {
-		return err
-	}
-	if exists && !claims.Owns(live) && !live.Matches(l.Entry) {
-		if len(claims[l.Name]) > 0 {
-			m.notice("entry %q was replaced by someone else since %s registered it; leaving it alone", l.Name, pkg)
-		} else {
-			m.notice("entry %q is registered by someone else; leaving it alone (%s defines it in %s)", l.Name, pkg, l.File)
-		}
-		return nil
-	}
-	if exists && live.Enabled && live.Matches(l.Entry) && !repin {
-		if err := m.Store.AddClaim(pkg, l.Entry); err != nil {
-			return err
-		}
-		return m.Store.DropClaims(pkg, l.Name, &l.Entry)
-	}
-	warnings, err := binfmt.CheckInterpreter("/", l.Entry)
-	for _, w := range warnings {
-		m.notice("%s: %s", l, w)
-	}
-	if err != nil {
-		// An unsafe definition is not registered; an old entry of ours
-		// under that name must not stay behind either.
-		m.notice("%s: %v", l, err)
-		return m.remove(fs, pkg, l.Name, claims)
-	}
-	// Claim first: a crash after the kernel write must not leave a live
-	// entry we do not know is ours.
-	if err := m.Store.AddClaim(pkg, l.Entry); err != nil {
-		return err
-	}
-	if exists {
+// register puts l in place of live, which is pkg's or absent.
+func (m *Manager) register(fs *binfmt.FS, l binfmt.Line, live *binfmt.Live, claims Claims) error {
+	if live != nil {
 		if err := fs.Unregister(l.Name); err != nil && !errors.Is(err, binfmt.ErrNotFound) {
 			return err
 		}
@@ -260,32 +305,35 @@ func (m *Manager) ensure(fs *binfmt.FS, pkg string, l binfmt.Line, claims Claims
 		s = l.RegisterString()
 	}
 	if err := fs.RegisterString(l.Name, s); err != nil {
-		// Nothing of ours is live under this name now; keep no claim
-		// that could later adopt someone else's entry.
-		if derr := m.Store.DropClaims(pkg, l.Name, nil); derr != nil {
-			err = errors.Join(err, derr)
-		}
 		return fmt.Errorf("%s: %w", l, err)
 	}
-	return m.Store.DropClaims(pkg, l.Name, &l.Entry)
+	return nil
 }
 
-// remove unregisters the entry called name if it is still pkg's, then
-// forgets pkg's claims for it.
+// remove unregisters the entry called name if it is still pkg's.
 func (m *Manager) remove(fs *binfmt.FS, pkg, name string, claims Claims) error {
 	live, err := fs.Entry(name)
 	switch {
 	case errors.Is(err, binfmt.ErrNotFound):
+		return nil
 	case err != nil:
 		return err
 	case claims.Owns(live):
 		if err := fs.Unregister(name); err != nil && !errors.Is(err, binfmt.ErrNotFound) {
 			return err
 		}
-	default:
-		m.notice("entry %q was replaced by someone else since %s registered it; leaving it alone", name, pkg)
+		return nil
 	}
-	return m.Store.DropClaims(pkg, name, nil)
+	m.notice("entry %q was replaced by someone else since %s registered it; leaving it alone", name, pkg)
+	return nil
+}
+
+// failed stops a run that could not even read the kernel table.
+func (m *Manager) failed(pkg string, err error) error {
+	if isUnavailable(err) {
+		return m.unavailable(pkg, err)
+	}
+	return err
 }
 
 func isUnavailable(err error) bool {

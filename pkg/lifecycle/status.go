@@ -229,8 +229,13 @@ func (m *Manager) pruneOne(fs *binfmt.FS, e EntryStatus) error {
 	if err := fs.Unregister(e.Name); err != nil {
 		return err
 	}
-	if e.Owner != "" {
-		return m.Store.DropClaims(e.Owner, e.Name, nil)
+	if e.Owner == "" {
+		return nil
 	}
-	return nil
+	claims, err := m.Store.Claims(e.Owner)
+	if claims == nil {
+		return err
+	}
+	delete(claims, e.Name)
+	return m.Store.Save(e.Owner, claims)
 }

@@ -1,8 +1,6 @@
 package lifecycle
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,16 +22,31 @@ const DefaultStateDir = "/var/lib/binfmtctl"
 // the helper read or write elsewhere as root.
 var ErrUnsafeState = errors.New("unsafe state directory")
 
-// Store is the record of what each package registered. Layout:
+// Store is the record of what each package registered: one file per
+// package, DIR/PACKAGE, written whole through a temporary file, fsync and
+// rename. Its format is plain text so that a shell script can act on it
+// (the erase %postun runs after binfmtctl itself is gone):
 //
-//	DIR/PACKAGE/ENTRY/HASH
+//	# binfmtctl record 1
+//	== qemu-aarch64
+//	enabled
+//	interpreter /usr/bin/qemu-aarch64-static
+//	flags: F
+//	offset 0
+//	magic 7f454c46...
+//	mask ffffffff...
+//	== qemu-riscv64
+//	...
 //
-// where each HASH file holds, byte for byte, the entry file the kernel
-// shows once that definition is registered and enabled. Several claims
-// for one entry exist only in the middle of a replacement.
+// Each "== NAME" section is a claim: the entry file, byte for byte, that
+// the kernel shows once that definition of NAME is registered. A name has
+// several claims only while one definition replaces another.
 type Store struct {
 	Dir string
 }
+
+// recordHeader starts every record; the number is the format's version.
+const recordHeader = "# binfmtctl record 1\n"
 
 // Claims maps an entry name to the definitions a package claims for it.
 type Claims map[string][]binfmt.Entry
@@ -58,7 +71,26 @@ func (c Claims) Names() []string {
 	return names
 }
 
-// ValidPackage checks a package name before it becomes a directory name.
+// Add adds the claim e unless it is there already.
+func (c Claims) Add(e binfmt.Entry) {
+	for _, x := range c[e.Name] {
+		if binfmt.SameDefinition(x, e) {
+			return
+		}
+	}
+	c[e.Name] = append(c[e.Name], e)
+}
+
+// Clone returns a copy that can be changed without changing c.
+func (c Claims) Clone() Claims {
+	out := make(Claims, len(c))
+	for n, es := range c {
+		out[n] = append([]binfmt.Entry(nil), es...)
+	}
+	return out
+}
+
+// ValidPackage checks a package name before it becomes a file name.
 func ValidPackage(pkg string) error {
 	if pkg == "" || pkg == "." || pkg == ".." || strings.ContainsAny(pkg, "/\x00\n") || strings.HasPrefix(pkg, ".") {
 		return fmt.Errorf("package name %q is not valid", pkg)
@@ -66,15 +98,9 @@ func ValidPackage(pkg string) error {
 	return nil
 }
 
-// claimFile names a claim by a hash of its content, so that writing the
-// same claim twice is a no-op and two claims never collide.
-func claimFile(e binfmt.Entry) string {
-	sum := sha256.Sum256([]byte(e.Status()))
-	return hex.EncodeToString(sum[:8])
-}
-
-// checkDir refuses a state path that is a symlink, not a directory, or
-// not owned by the user running the helper (root in a transaction).
+// checkDir refuses a state directory that is a symlink, not a directory,
+// not owned by the user running the helper (root in a transaction), or
+// writable by group or others.
 func checkDir(p string) error {
 	fi, err := os.Lstat(p)
 	if err != nil {
@@ -95,74 +121,93 @@ func checkDir(p string) error {
 	return nil
 }
 
-// Claims reads the claims of one package. A package without a record has
-// no claims. A claim file that does not parse is reported, not trusted.
+// Claims reads the record of one package. A package without a record has
+// no claims. A record that does not parse is reported in the error; the
+// claims that did parse are returned with it.
 func (s Store) Claims(pkg string) (Claims, error) {
 	if err := ValidPackage(pkg); err != nil {
 		return nil, err
 	}
-	c := Claims{}
-	dir := filepath.Join(s.Dir, pkg)
 	if err := checkDir(s.Dir); errors.Is(err, fs.ErrNotExist) {
-		return c, nil
+		return Claims{}, nil
 	} else if err != nil {
 		return nil, err
 	}
-	if err := checkDir(dir); errors.Is(err, fs.ErrNotExist) {
-		return c, nil
-	} else if err != nil {
-		return nil, err
+	p := filepath.Join(s.Dir, pkg)
+	data, err := readNoFollow(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Claims{}, nil
 	}
-	names, err := readDirNames(dir)
 	if err != nil {
 		return nil, err
 	}
-	var bad []error
-	for _, name := range names {
-		if binfmt.ValidName(name) != nil || strings.HasPrefix(name, ".") {
-			continue
-		}
-		edir := filepath.Join(dir, name)
-		if err := checkDir(edir); err != nil {
-			bad = append(bad, err)
-			continue
-		}
-		files, err := readDirNames(edir)
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range files {
-			if strings.HasPrefix(f, ".") {
-				continue
-			}
-			data, err := readNoFollow(filepath.Join(edir, f))
-			if err != nil {
-				bad = append(bad, err)
-				continue
-			}
-			e, err := ParseClaim(name, data)
-			if err != nil {
-				bad = append(bad, fmt.Errorf("record %q: %w", filepath.Join(edir, f), err))
-				continue
-			}
-			c[name] = append(c[name], e)
-		}
-		if _, ok := c[name]; !ok {
-			// An entry directory whose claims are all unreadable still
-			// says the package registered that name once.
-			c[name] = nil
-		}
+	c, err := ParseRecord(data)
+	if err != nil {
+		return c, fmt.Errorf("record %q: %w", p, err)
 	}
-	return c, errors.Join(bad...)
+	return c, nil
 }
 
-// ParseClaim parses a claim file: the entry file as the kernel shows it.
+// ParseRecord parses a record. It returns every claim that parses, and an
+// error for the rest: a record cut short or damaged loses only the claims
+// it damaged, and one of an unknown version yields none.
+func ParseRecord(data []byte) (Claims, error) {
+	c := Claims{}
+	text := string(data)
+	if !strings.HasPrefix(text, "# binfmtctl record ") {
+		return c, fmt.Errorf("%w: no record header", ErrBadRecord)
+	}
+	if !strings.HasPrefix(text, recordHeader) {
+		first, _, _ := strings.Cut(text, "\n")
+		return c, fmt.Errorf("%w: unknown record version %q", ErrBadRecord, first)
+	}
+	sections := strings.Split(text[len(recordHeader):], "== ")
+	var errs []error
+	if strings.TrimSpace(sections[0]) != "" {
+		errs = append(errs, fmt.Errorf("%w: text before the first claim", ErrBadRecord))
+	}
+	for _, sec := range sections[1:] {
+		name, body, ok := strings.Cut(sec, "\n")
+		if !ok {
+			errs = append(errs, fmt.Errorf("%w: claim %q is cut short", ErrBadRecord, name))
+			continue
+		}
+		if err := binfmt.ValidName(name); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %v", ErrBadRecord, err))
+			continue
+		}
+		e, err := ParseClaim(name, []byte(body))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: %v", ErrBadRecord, err))
+			continue
+		}
+		c.Add(e)
+	}
+	return c, errors.Join(errs...)
+}
+
+// ErrBadRecord is wrapped by errors about a record that does not parse.
+var ErrBadRecord = errors.New("damaged record")
+
+// ParseClaim parses one claim: the entry file as the kernel shows it.
 func ParseClaim(name string, data []byte) (binfmt.Entry, error) {
 	l, err := binfmt.ParseLive(name, data)
 	if err != nil {
 		return binfmt.Entry{}, err
 	}
 	return l.Entry, nil
+}
+
+// Render writes the record for c.
+func (c Claims) Render() []byte {
+	var b strings.Builder
+	b.WriteString(recordHeader)
+	for _, n := range c.Names() {
+		for _, e := range c[n] {
+			fmt.Fprintf(&b, "== %s\n%s", n, e.Status())
+		}
+	}
+	return []byte(b.String())
 }
 
 // Packages lists the packages that have a record.
@@ -182,87 +227,33 @@ func (s Store) Packages() ([]string, error) {
 			pkgs = append(pkgs, n)
 		}
 	}
-	sort.Strings(pkgs)
 	return pkgs, nil
 }
 
-// AddClaim records that pkg is about to register e. It is written before
-// the kernel write, so that a crash in between leaves a claim for an
-// entry that may be live, never a live entry without a claim.
-func (s Store) AddClaim(pkg string, e binfmt.Entry) error {
+// Save replaces pkg's record with c, atomically. An empty c removes the
+// record, and the state directory with it once it is empty, so nothing is
+// left when the last package goes.
+func (s Store) Save(pkg string, c Claims) error {
 	if err := ValidPackage(pkg); err != nil {
 		return err
 	}
-	if err := binfmt.ValidName(e.Name); err != nil {
+	if len(c) == 0 {
+		err := os.Remove(filepath.Join(s.Dir, pkg))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing record %q: %w", filepath.Join(s.Dir, pkg), err)
+		}
+		if err == nil {
+			_ = syncDir(s.Dir)
+		}
+		if err := unix.Rmdir(s.Dir); err == nil {
+			_ = syncDir(filepath.Dir(s.Dir))
+		}
+		return nil
+	}
+	if err := mkdirSafe(s.Dir); err != nil {
 		return err
 	}
-	dir := filepath.Join(s.Dir, pkg, e.Name)
-	for _, d := range []string{s.Dir, filepath.Join(s.Dir, pkg), dir} {
-		if err := mkdirSafe(d); err != nil {
-			return err
-		}
-	}
-	return writeAtomic(dir, claimFile(e), []byte(e.Status()))
-}
-
-// DropClaims removes pkg's claims for the entry called name, except keep
-// when it is not nil, and removes directories left empty, up to and
-// including the state directory itself.
-func (s Store) DropClaims(pkg, name string, keep *binfmt.Entry) error {
-	if err := ValidPackage(pkg); err != nil {
-		return err
-	}
-	if err := binfmt.ValidName(name); err != nil {
-		return err
-	}
-	dir := filepath.Join(s.Dir, pkg, name)
-	files, err := readDirNames(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return s.tidy(pkg)
-	}
-	if err != nil {
-		return err
-	}
-	keepFile := ""
-	if keep != nil {
-		keepFile = claimFile(*keep)
-	}
-	for _, f := range files {
-		if f == keepFile {
-			continue
-		}
-		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("removing record %q: %w", filepath.Join(dir, f), err)
-		}
-	}
-	if err := syncDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if keep == nil {
-		return s.tidy(pkg, name)
-	}
-	return nil
-}
-
-// tidy removes empty record directories: the entry's, the package's and
-// the state directory, so that nothing is left once a package is gone.
-func (s Store) tidy(pkg string, name ...string) error {
-	var dirs []string
-	if len(name) > 0 {
-		dirs = append(dirs, filepath.Join(s.Dir, pkg, name[0]))
-	}
-	dirs = append(dirs, filepath.Join(s.Dir, pkg), s.Dir)
-	for _, d := range dirs {
-		err := unix.Rmdir(d)
-		if errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
-			return nil
-		}
-		if err != nil && !errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("removing empty record directory %q: %w", d, err)
-		}
-		_ = syncDir(filepath.Dir(d))
-	}
-	return nil
+	return writeAtomic(s.Dir, pkg, c.Render())
 }
 
 func readDirNames(dir string) ([]string, error) {
@@ -297,8 +288,8 @@ func readNoFollow(p string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: record %q is not a regular file", ErrUnsafeState, p)
 	}
-	// A claim is a few hundred bytes; refuse anything absurd.
-	if fi.Size() > 64<<10 {
+	// A record is a few hundred bytes per entry; refuse anything absurd.
+	if fi.Size() > 1<<20 {
 		return nil, fmt.Errorf("reading record %q: %d bytes is too large", p, fi.Size())
 	}
 	buf := make([]byte, fi.Size())

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
@@ -18,7 +19,7 @@ func mustEntry(t testing.TB, s string) binfmt.Entry {
 	return e
 }
 
-func TestStoreClaims(t *testing.T) {
+func TestStoreSaveAndRead(t *testing.T) {
 	s := Store{Dir: filepath.Join(t.TempDir(), "binfmtctl")}
 	a1 := mustEntry(t, ":a:M::\\x7fAA::/bin/a:F")
 	a2 := mustEntry(t, ":a:M::\\x7fAB::/bin/a:F")
@@ -28,39 +29,65 @@ func TestStoreClaims(t *testing.T) {
 	if err != nil || len(c) != 0 {
 		t.Fatalf("empty store: %v %v", c, err)
 	}
+	c = Claims{}
 	for _, e := range []binfmt.Entry{a1, a2, b, a1} {
-		if err := s.AddClaim("pkg", e); err != nil {
-			t.Fatal(err)
-		}
+		c.Add(e)
 	}
-	c, err = s.Claims("pkg")
+	if err := s.Save("pkg", c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Claims("pkg")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c["a"]) != 2 || len(c["b"]) != 1 {
-		t.Fatalf("claims = %+v", c)
+	if len(got["a"]) != 2 || len(got["b"]) != 1 {
+		t.Fatalf("claims = %+v", got)
 	}
-	if !c.Owns(binfmt.Live{Entry: a2}) || !c.Owns(binfmt.Live{Entry: b, Enabled: false}) {
+	if !got.Owns(binfmt.Live{Entry: a2}) || !got.Owns(binfmt.Live{Entry: b, Enabled: false}) {
 		t.Fatal("claims do not own their entries")
 	}
-	other := mustEntry(t, ":a:M::\\x7fAC::/bin/a:F")
-	if c.Owns(binfmt.Live{Entry: other}) {
+	if got.Owns(binfmt.Live{Entry: mustEntry(t, ":a:M::\\x7fAC::/bin/a:F")}) {
 		t.Fatal("claims own a different definition")
 	}
-	if err := s.DropClaims("pkg", "a", &a2); err != nil {
+	fi, err := os.Stat(filepath.Join(s.Dir, "pkg"))
+	if err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("record mode: %v %v", fi, err)
+	}
+	if pkgs, _ := s.Packages(); len(pkgs) != 1 || pkgs[0] != "pkg" {
+		t.Fatalf("Packages = %v", pkgs)
+	}
+	if err := s.Save("pkg", Claims{}); err != nil {
 		t.Fatal(err)
 	}
-	c, _ = s.Claims("pkg")
-	if len(c["a"]) != 1 || !binfmt.SameDefinition(c["a"][0], a2) {
-		t.Fatalf("after keeping a2: %+v", c["a"])
-	}
-	for _, n := range []string{"a", "b"} {
-		if err := s.DropClaims("pkg", n, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
 	if _, err := os.Stat(s.Dir); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("state dir left behind after the last claim: %v", err)
+		t.Fatalf("state dir left behind after the last record: %v", err)
+	}
+}
+
+func TestParseRecordDamage(t *testing.T) {
+	good := Claims{}
+	good.Add(mustEntry(t, ":a:M::\\x7fAA::/bin/a:F"))
+	good.Add(mustEntry(t, ":b:E::bee::/bin/b:"))
+	data := string(good.Render())
+
+	c, err := ParseRecord([]byte(data))
+	if err != nil || len(c) != 2 {
+		t.Fatalf("good record: %v %v", c, err)
+	}
+	// Cut short in the last claim: the first survives.
+	c, err = ParseRecord([]byte(data[:len(data)-10]))
+	if !errors.Is(err, ErrBadRecord) || len(c["a"]) != 1 || len(c["b"]) != 0 {
+		t.Fatalf("truncated record: %v %v", c, err)
+	}
+	// Another version is not trusted at all.
+	c, err = ParseRecord([]byte(strings.Replace(data, "record 1", "record 2", 1)))
+	if !errors.Is(err, ErrBadRecord) || len(c) != 0 || !strings.Contains(err.Error(), "unknown record version") {
+		t.Fatalf("newer record: %v %v", c, err)
+	}
+	for _, junk := range []string{"", "garbage", "# binfmtctl record 1\nstray\n== a\n"} {
+		if _, err := ParseRecord([]byte(junk)); !errors.Is(err, ErrBadRecord) {
+			t.Errorf("ParseRecord(%q) = %v, want ErrBadRecord", junk, err)
+		}
 	}
 }
 
@@ -71,9 +98,10 @@ func TestStoreRefusesSymlinks(t *testing.T) {
 	if err := os.Symlink(elsewhere, s.Dir); err != nil {
 		t.Fatal(err)
 	}
-	e := mustEntry(t, ":a:M::\\x7fAA::/bin/a:F")
-	if err := s.AddClaim("pkg", e); !errors.Is(err, ErrUnsafeState) {
-		t.Fatalf("AddClaim through a symlinked state dir: %v, want ErrUnsafeState", err)
+	c := Claims{}
+	c.Add(mustEntry(t, ":a:M::\\x7fAA::/bin/a:F"))
+	if err := s.Save("pkg", c); !errors.Is(err, ErrUnsafeState) {
+		t.Fatalf("Save through a symlinked state dir: %v, want ErrUnsafeState", err)
 	}
 	if _, err := s.Claims("pkg"); !errors.Is(err, ErrUnsafeState) {
 		t.Fatalf("Claims through a symlinked state dir: %v, want ErrUnsafeState", err)
@@ -82,52 +110,65 @@ func TestStoreRefusesSymlinks(t *testing.T) {
 		t.Fatalf("wrote through the symlink: %v", ents)
 	}
 
-	// A symlink in place of a claim file is refused, not followed.
+	// A symlink in place of the record is refused, not followed, and not
+	// written through.
 	s = Store{Dir: filepath.Join(dir, "state2")}
-	if err := s.AddClaim("pkg", e); err != nil {
-		t.Fatal(err)
-	}
+	os.Mkdir(s.Dir, 0o755)
 	secret := filepath.Join(elsewhere, "secret")
-	os.WriteFile(secret, []byte(e.Status()), 0o600)
-	if err := os.Symlink(secret, filepath.Join(s.Dir, "pkg", "a", "link")); err != nil {
+	os.WriteFile(secret, c.Render(), 0o600)
+	if err := os.Symlink(secret, filepath.Join(s.Dir, "pkg")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Claims("pkg"); !errors.Is(err, ErrUnsafeState) {
-		t.Fatalf("Claims with a symlinked claim: %v, want ErrUnsafeState", err)
+		t.Fatalf("Claims with a symlinked record: %v, want ErrUnsafeState", err)
 	}
+	if err := s.Save("pkg", c); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(secret); string(data) != string(c.Render()) {
+		t.Fatal("Save wrote through the symlink")
+	}
+	if fi, _ := os.Lstat(filepath.Join(s.Dir, "pkg")); fi.Mode()&os.ModeSymlink != 0 {
+		t.Fatal("the record is still a symlink after Save")
+	}
+
 	if err := os.Chmod(s.Dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddClaim("pkg", e); !errors.Is(err, ErrUnsafeState) {
-		t.Fatalf("AddClaim in a world-writable state dir: %v, want ErrUnsafeState", err)
+	if err := s.Save("pkg", c); !errors.Is(err, ErrUnsafeState) {
+		t.Fatalf("Save in a world-writable state dir: %v, want ErrUnsafeState", err)
 	}
 }
 
 func TestStoreBadNames(t *testing.T) {
 	s := Store{Dir: t.TempDir()}
-	e := mustEntry(t, ":a:M::\\x7fAA::/bin/a:F")
+	c := Claims{}
+	c.Add(mustEntry(t, ":a:M::\\x7fAA::/bin/a:F"))
 	for _, pkg := range []string{"", ".", "..", "a/b", ".hidden"} {
-		if err := s.AddClaim(pkg, e); err == nil {
-			t.Errorf("AddClaim(%q) accepted a bad package name", pkg)
+		if err := s.Save(pkg, c); err == nil {
+			t.Errorf("Save(%q) accepted a bad package name", pkg)
 		}
 	}
 }
 
-func FuzzParseClaim(f *testing.F) {
-	f.Add("a", []byte(mustEntry(f, ":a:M:3:\\x7fAA:\\xff\\x0f\\xff:/bin/a:PCF").Status()))
-	f.Add("b", []byte(mustEntry(f, ":b:E::bee::/bin/b:").Status()))
-	f.Add("c", []byte("disabled\ninterpreter /x\nflags: \noffset 0\nmagic 00\n"))
-	f.Fuzz(func(t *testing.T, name string, data []byte) {
-		e, err := ParseClaim(name, data)
-		if err != nil {
-			return
+func FuzzParseRecord(f *testing.F) {
+	c := Claims{}
+	c.Add(mustEntry(f, ":a:M:3:\\x7fAA:\\xff\\x0f\\xff:/bin/a:PCF"))
+	c.Add(mustEntry(f, ":b:E::bee::/bin/b:"))
+	f.Add(c.Render())
+	f.Add([]byte("# binfmtctl record 1\n== c\ndisabled\ninterpreter /x\nflags: \noffset 0\nmagic 00\n"))
+	f.Add([]byte("# binfmtctl record 1\n== \n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, _ := ParseRecord(data)
+		if c == nil {
+			t.Fatal("ParseRecord returned nil claims")
 		}
-		again, err := ParseClaim(name, []byte(e.Status()))
+		again, err := ParseRecord(c.Render())
 		if err != nil {
-			t.Fatalf("Status() of a parsed claim does not parse: %v\n%s", err, e.Status())
+			t.Fatalf("a rendered record does not parse: %v\n%s", err, c.Render())
 		}
-		if !binfmt.SameDefinition(e, again) {
-			t.Fatalf("round trip changed the claim:\n%+v\n%+v", e, again)
+		if string(again.Render()) != string(c.Render()) {
+			t.Fatalf("round trip changed the record:\n%s\n%s", c.Render(), again.Render())
 		}
 	})
 }
