@@ -119,7 +119,8 @@ func (c Config) Files() ([]File, error) {
 			return nil, fmt.Errorf("listing %q: %w", dir, err)
 		}
 		for _, e := range ents {
-			if strings.HasSuffix(e.Name(), ".conf") && !e.IsDir() {
+			// systemd skips hidden files (hidden_or_backup_file).
+			if strings.HasSuffix(e.Name(), ".conf") && !strings.HasPrefix(e.Name(), ".") && !e.IsDir() {
 				names[e.Name()] = true
 			}
 		}

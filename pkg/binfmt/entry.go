@@ -87,6 +87,12 @@ func ParseLine(s string) (Entry, error) {
 		return e, fmt.Errorf("%w: line is %d bytes, the kernel accepts at most %d", ErrInvalid, len(s), MaxRegisterLength)
 	}
 	del := s[0]
+	// The kernel reads fields with strchr and string_unescape, which stop
+	// at a NUL byte: it refuses a NUL in most fields and cuts the magic
+	// short at one. Only as the delimiter does a NUL work.
+	if del != 0 && strings.IndexByte(s, 0) >= 0 {
+		return e, fmt.Errorf("%w: line contains a NUL byte", ErrInvalid)
+	}
 	fields := strings.Split(s[1:], string(del))
 	// name:type:offset:magic:mask:interpreter:flags. The kernel needs the
 	// delimiter after the interpreter; the flags field may be empty.
@@ -113,8 +119,8 @@ func ParseLine(s string) (Entry, error) {
 
 	if e.Type == TypeMagic {
 		if offset != "" {
-			n, err := strconv.Atoi(offset)
-			if err != nil || n < 0 || strings.HasPrefix(offset, "+") {
+			n, ok := parseOffset(offset)
+			if !ok {
 				return e, fmt.Errorf("%w: offset %q is not a non-negative decimal number", ErrInvalid, offset)
 			}
 			e.Offset = n
@@ -148,6 +154,10 @@ func ParseLine(s string) (Entry, error) {
 		if strings.Contains(magic, "/") {
 			return e, fmt.Errorf("%w: extension %q contains '/'", ErrInvalid, magic)
 		}
+		// The entry file shows one field a line.
+		if strings.Contains(magic, "\n") {
+			return e, fmt.Errorf("%w: extension %q contains a newline", ErrInvalid, magic)
+		}
 		e.Magic = []byte(magic)
 	}
 
@@ -156,6 +166,9 @@ func ParseLine(s string) (Entry, error) {
 	}
 	if !strings.HasPrefix(interp, "/") {
 		return e, fmt.Errorf("%w: interpreter %q is not an absolute path", ErrInvalid, interp)
+	}
+	if strings.Contains(interp, "\n") {
+		return e, fmt.Errorf("%w: interpreter %q contains a newline", ErrInvalid, interp)
 	}
 	e.Interpreter = interp
 
@@ -183,8 +196,36 @@ func ValidName(name string) error {
 		return fmt.Errorf("%w: name %q is a binfmt_misc control file", ErrInvalid, name)
 	case strings.ContainsAny(name, "\n\x00"):
 		return fmt.Errorf("%w: name %q contains a newline or NUL", ErrInvalid, name)
+	case len(name) > nameMax:
+		// The kernel's lookup_one_len fails with ENAMETOOLONG, and
+		// systemd-binfmt refuses the line.
+		return fmt.Errorf("%w: name is %d bytes, longer than %d", ErrInvalid, len(name), nameMax)
 	}
 	return nil
+}
+
+// nameMax is NAME_MAX, the longest entry file name.
+const nameMax = 255
+
+// parseOffset parses an offset field as the kernel's kstrtoint(s, 10)
+// does: an optional '+' (kstrtoull skips one) or '-', then decimal digits.
+// Only "-0" survives the kernel's check for a negative offset.
+func parseOffset(s string) (int, bool) {
+	neg := false
+	switch {
+	case strings.HasPrefix(s, "+"):
+		s = s[1:]
+	case strings.HasPrefix(s, "-"):
+		neg, s = true, s[1:]
+	}
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || neg && n != 0 {
+		return 0, false
+	}
+	return n, true
 }
 
 // NormalizeFlags checks that flags is a subset of POCF and returns it in
@@ -217,27 +258,40 @@ func NormalizeFlags(flags string) (string, error) {
 	return b.String(), nil
 }
 
-// unescape decodes \xHH escapes, as the kernel's scanarg and
-// string_unescape(UNESCAPE_HEX) do: exactly two hex digits are required
-// and any other byte, a backslash included, stands for itself.
+// unescape decodes a magic or mask field as the kernel does. First
+// scanarg checks that every "\x" is followed by two hex digits. Then
+// string_unescape(UNESCAPE_HEX) decodes "\xHH" and copies a backslash
+// with the byte after it as they are, so that in "\\x41" the second
+// backslash never starts an escape (Linux 6.18 reads it back as
+// 5c5c783431).
 func unescape(s string) ([]byte, error) {
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] == '\\' && s[i+1] == 'x' {
+			if i+4 > len(s) || !isHex(s[i+2]) || !isHex(s[i+3]) {
+				return nil, fmt.Errorf("escape %q at byte %d needs two hex digits", s[i:min(i+4, len(s))], i)
+			}
+			i += 3
+		}
+	}
 	out := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+1 < len(s) && s[i+1] == 'x' {
-			if i+4 > len(s) {
-				return nil, fmt.Errorf("escape %q at byte %d needs two hex digits", s[i:], i)
-			}
-			b, err := hex.DecodeString(s[i+2 : i+4])
-			if err != nil {
-				return nil, fmt.Errorf("escape %q at byte %d needs two hex digits", s[i:i+4], i)
-			}
+		switch {
+		case s[i] != '\\' || i+1 == len(s):
+			out = append(out, s[i])
+		case s[i+1] == 'x':
+			b, _ := hex.DecodeString(s[i+2 : i+4])
 			out = append(out, b[0])
 			i += 3
-			continue
+		default:
+			out = append(out, s[i], s[i+1])
+			i++
 		}
-		out = append(out, s[i])
 	}
 	return out, nil
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // HasFlag reports whether the entry carries flag c.
@@ -285,8 +339,22 @@ func escape(b []byte, del byte) string {
 	return s.String()
 }
 
+// delimiters are the delimiters RegisterString may use, most readable
+// first. None can appear in the type, offset, escapes or flags it writes
+// ("ME", digits, "\\x" and a-f, "POCF"), and none is whitespace or starts
+// a binfmt.d comment.
+var delimiters = func() []byte {
+	d := []byte(":|,!%@~^+=&*?<>[]{}()$-_.'\"`ghijklmnopqrstuvwyzGHIJKLNQRSTUVWXYZ")
+	for c := 1; c < 256; c++ {
+		if (c < ' ' || c >= 0x7f) && c != '\t' && c != '\n' && c != '\v' && c != '\f' && c != '\r' {
+			d = append(d, byte(c))
+		}
+	}
+	return d
+}()
+
 func pickDelimiter(used string) byte {
-	for _, d := range []byte(":|,!%@~^+=") {
+	for _, d := range delimiters {
 		if strings.IndexByte(used, d) < 0 {
 			return d
 		}
@@ -311,9 +379,16 @@ func Parse(r io.Reader, file string) ([]Line, []error) {
 			}
 			break
 		}
-		// systemd's strstrip trims the C locale's whitespace.
-		s := strings.Trim(text, " \t\n\r\v\f")
+		// systemd's strstrip trims WHITESPACE, which is " \t\n\r": a
+		// vertical tab or a form feed stays part of the line.
+		s := strings.Trim(text, " \t\n\r")
 		if s == "" || s[0] == '#' || s[0] == ';' {
+			continue
+		}
+		// systemd-binfmt writes the line with a newline appended, and the
+		// kernel counts that newline against MaxRegisterLength.
+		if len(s) >= MaxRegisterLength {
+			errs = append(errs, &LineError{File: file, Num: n, Err: fmt.Errorf("%w: line is %d bytes; with the newline systemd-binfmt adds, the kernel accepts at most %d", ErrInvalid, len(s), MaxRegisterLength-1)})
 			continue
 		}
 		e, perr := ParseLine(s)

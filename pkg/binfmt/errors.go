@@ -12,7 +12,7 @@ import (
 // configuration problem wraps one of them, so callers test with errors.Is
 // and users still read the action and the input in the message.
 var (
-	ErrNotMounted = errors.New("binfmt_misc is not mounted (mount it with: mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc, or pass --mount)")
+	ErrNotMounted = errors.New("binfmt_misc is not mounted (mount it with: mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc)")
 	ErrExists     = errors.New("an entry of that name is already registered")
 	ErrPermission = errors.New("permission denied (binfmt_misc changes need root in the owning user namespace)")
 	ErrNotFound   = errors.New("no such entry")

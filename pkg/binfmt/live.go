@@ -193,10 +193,11 @@ func ParseLive(name string, data []byte) (Live, error) {
 		if lines[2] != "flags:" {
 			return bad("third line %q, want flags: ...", lines[2])
 		}
+		flags = ""
 	}
 	f, err := NormalizeFlags(flags)
 	if err != nil {
-		return bad("%v", err)
+		return Live{}, fmt.Errorf("parsing entry %q: %w", name, err)
 	}
 	l.Flags = f
 	rest := lines[3:]

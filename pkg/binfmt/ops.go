@@ -49,7 +49,7 @@ func (f *FS) RegisterString(name, s string) error {
 		if ok, _ := Mounted(f.Dir); ok {
 			// The register file exists, so ENOENT comes from flag F
 			// opening the interpreter at registration.
-			return fmt.Errorf("registering %q: %w: its interpreter does not exist (flag F opens it now)", name, ErrNotFound)
+			return fmt.Errorf("registering %q: %w: its interpreter does not exist (flag F opens it when registering)", name, ErrInvalid)
 		}
 	}
 	return f.explain(fmt.Sprintf("registering %q", name), err)

@@ -193,8 +193,9 @@ func runRegister(c *ctx, args []string) int {
 			return exitFail
 		}
 	}
-	fs, ok := c.open()
-	if !ok {
+	fs, err := binfmt.Open(c.binfmtDir)
+	if err != nil {
+		c.errorf("%v; or pass --mount", err)
 		return exitFail
 	}
 	code := exitOK
@@ -275,7 +276,7 @@ func runFind(c *ctx, args []string) int {
 	l, err := fs.Find(args[0])
 	if errors.Is(err, binfmt.ErrNotFound) {
 		if c.json {
-			fmt.Fprintln(c.stdout, `{"file":`+jsonString(args[0])+`,"entry":null}`)
+			fmt.Fprintln(c.stdout, mustJSON(findResult{File: args[0]}))
 		} else {
 			fmt.Fprintf(c.stdout, "%s: no binfmt_misc entry handles it\n", args[0])
 		}
@@ -286,7 +287,8 @@ func runFind(c *ctx, args []string) int {
 		return exitFail
 	}
 	if c.json {
-		fmt.Fprintf(c.stdout, "{\"file\":%s,\"entry\":%s}\n", jsonString(args[0]), mustJSON(statusOf(c, l, nil)))
+		st := statusOf(c, l)
+		fmt.Fprintln(c.stdout, mustJSON(findResult{File: args[0], Entry: &st}))
 		return exitOK
 	}
 	fmt.Fprintf(c.stdout, "%s: %s (interpreter %s, flags %q)\n", args[0], l.Name, l.Interpreter, l.Flags)

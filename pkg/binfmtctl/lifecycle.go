@@ -75,15 +75,18 @@ func runSync(c *ctx, args []string) int {
 
 func runStatus(c *ctx, args []string) int {
 	r, err := c.manager().Status(args...)
-	if err != nil && !(errors.Is(err, binfmt.ErrNotMounted) && c.json) {
+	if err != nil {
 		c.errorf("%v", err)
+	}
+	if c.json && (err == nil || errors.Is(err, binfmt.ErrNotMounted)) {
+		// Scripts get the report even when binfmt_misc is missing:
+		// "mounted": false says why it is empty.
+		fmt.Fprintln(c.stdout, mustJSON(r))
+	}
+	if err != nil {
 		return exitFail
 	}
 	if c.json {
-		fmt.Fprintln(c.stdout, mustJSON(r))
-		if err != nil {
-			return exitFail
-		}
 		return exitOK
 	}
 	if !r.Enabled {
@@ -163,7 +166,13 @@ func runPrune(c *ctx, args []string) int {
 	return exitOK
 }
 
-func statusOf(c *ctx, l binfmt.Live, _ any) lifecycle.EntryStatus {
+// findResult is the JSON of find; Entry is null when no entry matches.
+type findResult struct {
+	File  string                 `json:"file"`
+	Entry *lifecycle.EntryStatus `json:"entry"`
+}
+
+func statusOf(c *ctx, l binfmt.Live) lifecycle.EntryStatus {
 	r, err := c.manager().Status(l.Name)
 	if err != nil || len(r.Entries) == 0 {
 		return lifecycle.EntryStatus{Name: l.Name, Interpreter: l.Interpreter, Flags: l.Flags, Enabled: l.Enabled}
@@ -176,10 +185,5 @@ func mustJSON(v any) string {
 	if err != nil {
 		return fmt.Sprintf("{\"error\": %q}", err.Error())
 	}
-	return string(b)
-}
-
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
 	return string(b)
 }
