@@ -276,7 +276,7 @@ func runFind(c *ctx, args []string) int {
 	l, err := fs.Find(args[0])
 	if errors.Is(err, binfmt.ErrNotFound) {
 		if c.json {
-			fmt.Fprintln(c.stdout, mustJSON(findResult{File: args[0]}))
+			fmt.Fprintln(c.stdout, renderJSON(findJSON(args[0], nil)))
 		} else {
 			fmt.Fprintf(c.stdout, "%s: no binfmt_misc entry handles it\n", args[0])
 		}
@@ -288,7 +288,7 @@ func runFind(c *ctx, args []string) int {
 	}
 	if c.json {
 		st := statusOf(c, l)
-		fmt.Fprintln(c.stdout, mustJSON(findResult{File: args[0], Entry: &st}))
+		fmt.Fprintln(c.stdout, renderJSON(findJSON(args[0], &st)))
 		return exitOK
 	}
 	fmt.Fprintf(c.stdout, "%s: %s (interpreter %s, flags %q)\n", args[0], l.Name, l.Interpreter, l.Flags)

@@ -1,12 +1,12 @@
 package binfmtctl
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/spf13/pflag"
 
@@ -81,7 +81,7 @@ func runStatus(c *ctx, args []string) int {
 	if c.json && (err == nil || errors.Is(err, binfmt.ErrNotMounted)) {
 		// Scripts get the report even when binfmt_misc is missing:
 		// "mounted": false says why it is empty.
-		fmt.Fprintln(c.stdout, mustJSON(r))
+		fmt.Fprintln(c.stdout, renderJSON(reportJSON(r)))
 	}
 	if err != nil {
 		return exitFail
@@ -96,8 +96,7 @@ func runStatus(c *ctx, args []string) int {
 		fmt.Fprintf(c.stdout, "no entries registered in %s\n", r.BinfmtDir)
 		return exitOK
 	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tENABLED\tINTERPRETER\tEXISTS\tFLAGS\tMATCH\tOWNER")
+	rows := [][]string{{"NAME", "ENABLED", "INTERPRETER", "EXISTS", "FLAGS", "MATCH", "OWNER"}}
 	for _, e := range r.Entries {
 		exists := yesNo(e.InterpreterExists)
 		if e.StalePin {
@@ -107,9 +106,9 @@ func runStatus(c *ctx, args []string) int {
 		if e.Owner == "" && e.ReplacedFrom != "" {
 			owner = "- (replaced; was " + e.ReplacedFrom + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, yesNo(e.Enabled), e.Interpreter, exists, orDash(e.Flags), match(e), owner)
+		rows = append(rows, []string{e.Name, yesNo(e.Enabled), e.Interpreter, exists, orDash(e.Flags), match(e), owner})
 	}
-	tw.Flush()
+	writeColumns(c.stdout, rows)
 	return exitOK
 }
 
@@ -138,10 +137,7 @@ func runPrune(c *ctx, args []string) int {
 	}
 	findings, err := c.manager().Prune(c.apply)
 	if c.json {
-		if findings == nil {
-			findings = []lifecycle.Finding{}
-		}
-		fmt.Fprintln(c.stdout, mustJSON(findings))
+		fmt.Fprintln(c.stdout, renderJSON(findingsJSON(findings)))
 	} else {
 		for _, f := range findings {
 			state := "would remove"
@@ -166,12 +162,6 @@ func runPrune(c *ctx, args []string) int {
 	return exitOK
 }
 
-// findResult is the JSON of find; Entry is null when no entry matches.
-type findResult struct {
-	File  string                 `json:"file"`
-	Entry *lifecycle.EntryStatus `json:"entry"`
-}
-
 func statusOf(c *ctx, l binfmt.Live) lifecycle.EntryStatus {
 	r, err := c.manager().Status(l.Name)
 	if err != nil || len(r.Entries) == 0 {
@@ -180,10 +170,26 @@ func statusOf(c *ctx, l binfmt.Live) lifecycle.EntryStatus {
 	return r.Entries[0]
 }
 
-func mustJSON(v any) string {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Sprintf("{\"error\": %q}", err.Error())
+// writeColumns prints rows as left-aligned columns two spaces apart.
+// (text/tabwriter would do it too, at a cost in the helper's size.)
+func writeColumns(w io.Writer, rows [][]string) {
+	var width []int
+	for _, r := range rows {
+		for i, cell := range r {
+			if i >= len(width) {
+				width = append(width, 0)
+			}
+			width[i] = max(width[i], utf8.RuneCountInString(cell))
+		}
 	}
-	return string(b)
+	for _, r := range rows {
+		var b strings.Builder
+		for i, cell := range r {
+			b.WriteString(cell)
+			if i < len(r)-1 {
+				b.WriteString(strings.Repeat(" ", width[i]-utf8.RuneCountInString(cell)+2))
+			}
+		}
+		fmt.Fprintln(w, b.String())
+	}
 }

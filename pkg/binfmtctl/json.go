@@ -1,0 +1,182 @@
+package binfmtctl
+
+import (
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/lifecycle"
+)
+
+// binfmtctl writes its JSON by hand: encoding/json would be the largest
+// package in the helper (about 220 kB of its 2.7 MB), which runs in every
+// rpm transaction that touches a package using it. The field names are
+// those of the json tags in pkg/lifecycle, and they are stable.
+
+// jsonValue is one of: nil, bool, int, string, obj, arr.
+type jsonValue any
+
+// obj is a JSON object with its keys in order.
+type obj []kv
+
+type kv struct {
+	k string
+	v jsonValue
+}
+
+type arr []jsonValue
+
+func renderJSON(v jsonValue) string {
+	var b strings.Builder
+	writeJSON(&b, v, 0)
+	return b.String()
+}
+
+func writeJSON(b *strings.Builder, v jsonValue, depth int) {
+	nl := func(d int) { b.WriteByte('\n'); b.WriteString(strings.Repeat("  ", d)) }
+	switch x := v.(type) {
+	case nil:
+		b.WriteString("null")
+	case bool:
+		b.WriteString(strconv.FormatBool(x))
+	case int:
+		b.WriteString(strconv.Itoa(x))
+	case string:
+		writeJSONString(b, x)
+	case obj:
+		if len(x) == 0 {
+			b.WriteString("{}")
+			return
+		}
+		b.WriteByte('{')
+		for i, f := range x {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			nl(depth + 1)
+			writeJSONString(b, f.k)
+			b.WriteString(": ")
+			writeJSON(b, f.v, depth+1)
+		}
+		nl(depth)
+		b.WriteByte('}')
+	case arr:
+		if len(x) == 0 {
+			b.WriteString("[]")
+			return
+		}
+		b.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			nl(depth + 1)
+			writeJSON(b, e, depth+1)
+		}
+		nl(depth)
+		b.WriteByte(']')
+	default:
+		panic("binfmtctl: no JSON form for a value of this type")
+	}
+}
+
+// writeJSONString quotes s as RFC 8259 requires; invalid UTF-8 becomes
+// U+FFFD, as encoding/json does.
+func writeJSONString(b *strings.Builder, s string) {
+	const hex = "0123456789abcdef"
+	b.WriteByte('"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case c == '\n':
+				b.WriteString(`\n`)
+			case c == '\r':
+				b.WriteString(`\r`)
+			case c == '\t':
+				b.WriteString(`\t`)
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				b.WriteString(`\u00`)
+				b.WriteByte(hex[c>>4])
+				b.WriteByte(hex[c&0xf])
+			default:
+				b.WriteByte(c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteString(`\ufffd`)
+		} else if r == '\u2028' || r == '\u2029' {
+			b.WriteString(`\u202`)
+			b.WriteByte(hex[r&0xf])
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	b.WriteByte('"')
+}
+
+func entryJSON(e lifecycle.EntryStatus) obj {
+	o := obj{
+		{"name", e.Name},
+		{"enabled", e.Enabled},
+		{"type", e.Type},
+		{"interpreter", e.Interpreter},
+		{"interpreter_exists", e.InterpreterExists},
+		{"stale_pin", e.StalePin},
+		{"flags", e.Flags},
+		{"offset", e.Offset},
+	}
+	for _, f := range []kv{{"magic", e.Magic}, {"mask", e.Mask}, {"extension", e.Extension}} {
+		if f.v != "" {
+			o = append(o, f)
+		}
+	}
+	o = append(o, kv{"owner", e.Owner})
+	if e.ReplacedFrom != "" {
+		o = append(o, kv{"replaced_from", e.ReplacedFrom})
+	}
+	if e.Source != "" {
+		o = append(o, kv{"source", e.Source})
+	}
+	return append(o, kv{"registered", e.Registered.Format(time.RFC3339Nano)})
+}
+
+func reportJSON(r lifecycle.Report) obj {
+	entries := arr{}
+	for _, e := range r.Entries {
+		entries = append(entries, entryJSON(e))
+	}
+	return obj{{"binfmt_dir", r.BinfmtDir}, {"mounted", r.Mounted}, {"enabled", r.Enabled}, {"entries", entries}}
+}
+
+func findingsJSON(fs []lifecycle.Finding) arr {
+	out := arr{}
+	for _, f := range fs {
+		reasons := arr{}
+		for _, r := range f.Reasons {
+			reasons = append(reasons, r)
+		}
+		o := obj{{"entry", entryJSON(f.Entry)}, {"reasons", reasons}, {"removed", f.Removed}}
+		if f.Error != "" {
+			o = append(o, kv{"error", f.Error})
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+func findJSON(file string, e *lifecycle.EntryStatus) obj {
+	var entry jsonValue
+	if e != nil {
+		entry = entryJSON(*e)
+	}
+	return obj{{"file", file}, {"entry", entry}}
+}
