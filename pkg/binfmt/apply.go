@@ -32,9 +32,10 @@ type Result struct {
 // Every line is tried; failures are reported per line.
 func (f *FS) Apply(lines []Line, root string) []Result {
 	results := make([]Result, 0, len(lines))
+	c := newChecker(root)
 	for _, l := range lines {
 		r := Result{Line: l}
-		r.Warnings, r.Err = CheckInterpreter(root, l.Entry)
+		r.Warnings, r.Err = c.check(l.Entry)
 		if r.Err == nil {
 			r.Action, r.Err = f.apply(l)
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -403,7 +402,7 @@ func Parse(r io.Reader, file string) ([]Line, []error) {
 
 // ParseFile parses the binfmt.d file at path; see Parse.
 func ParseFile(path string) ([]Line, []error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, []error{fmt.Errorf("reading binfmt.d file %q: %w", path, err)}
 	}

@@ -118,7 +118,7 @@ func (f *FS) Entry(name string) (Live, error) {
 	if err := ValidName(name); err != nil {
 		return Live{}, fmt.Errorf("reading entry %q: %w", name, err)
 	}
-	data, err := os.ReadFile(filepath.Join(f.Dir, name))
+	data, err := readFile(filepath.Join(f.Dir, name))
 	if err != nil {
 		return Live{}, kernelError(fmt.Sprintf("reading entry %q", name), err)
 	}
@@ -131,7 +131,7 @@ func (f *FS) Raw(name string) ([]byte, error) {
 	if err := ValidName(name); err != nil {
 		return nil, fmt.Errorf("reading entry %q: %w", name, err)
 	}
-	data, err := os.ReadFile(filepath.Join(f.Dir, name))
+	data, err := readFile(filepath.Join(f.Dir, name))
 	if err != nil {
 		return nil, kernelError(fmt.Sprintf("reading entry %q", name), err)
 	}
@@ -140,7 +140,7 @@ func (f *FS) Raw(name string) ([]byte, error) {
 
 // Status reports whether binfmt_misc as a whole is enabled.
 func (f *FS) Status() (bool, error) {
-	data, err := os.ReadFile(filepath.Join(f.Dir, "status"))
+	data, err := readFile(filepath.Join(f.Dir, "status"))
 	if err != nil {
 		return false, kernelError(fmt.Sprintf("reading %q", filepath.Join(f.Dir, "status")), err)
 	}

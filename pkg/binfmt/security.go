@@ -23,12 +23,44 @@ import (
 // It returns warnings for problems the kernel reports itself, such as
 // flag F with a missing interpreter.
 func CheckInterpreter(root string, e Entry) (warnings []string, err error) {
-	host := func(p string) string {
-		if root == "" || root == "/" {
-			return p
-		}
-		return filepath.Join(root, p)
+	return newChecker(root).check(e)
+}
+
+// checker remembers what it looked up during one run: entries share their
+// directories (all of qemu's share all of them), so each path is looked at
+// once.
+type checker struct {
+	root  string
+	infos map[string]lstatResult
+}
+
+type lstatResult struct {
+	fi  fs.FileInfo
+	err error
+}
+
+func newChecker(root string) *checker {
+	return &checker{root: root, infos: map[string]lstatResult{}}
+}
+
+func (c *checker) host(p string) string {
+	if c.root == "" || c.root == "/" {
+		return p
 	}
+	return filepath.Join(c.root, p)
+}
+
+func (c *checker) lstat(p string) (fs.FileInfo, error) {
+	r, ok := c.infos[p]
+	if !ok {
+		r.fi, r.err = os.Lstat(c.host(p))
+		c.infos[p] = r
+	}
+	return r.fi, r.err
+}
+
+func (c *checker) check(e Entry) (warnings []string, err error) {
+	host := c.host
 	if _, statErr := os.Stat(host(e.Interpreter)); errors.Is(statErr, fs.ErrNotExist) {
 		if e.HasFlag('F') {
 			warnings = append(warnings, fmt.Sprintf("entry %q: interpreter %q does not exist; the kernel refuses flag F without it", e.Name, e.Interpreter))
@@ -39,12 +71,12 @@ func CheckInterpreter(root string, e Entry) (warnings []string, err error) {
 	if !e.HasFlag('C') && !e.HasFlag('O') {
 		return warnings, nil
 	}
-	paths, err := chain(host, e.Interpreter)
+	paths, err := c.chain(e.Interpreter)
 	if err != nil {
 		return warnings, fmt.Errorf("checking interpreter of %q: %w", e.Name, err)
 	}
 	for _, p := range paths {
-		fi, err := os.Lstat(host(p))
+		fi, err := c.lstat(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			return warnings, fmt.Errorf("entry %q with flags %s: %w: %q does not exist", e.Name, e.Flags, ErrUnsafe, p)
 		}
@@ -69,7 +101,7 @@ func CheckInterpreter(root string, e Entry) (warnings []string, err error) {
 // chain lists every path whose owner and mode decide who controls p: p
 // itself, each directory above it, and the same for each symlink target
 // on the way.
-func chain(host func(string) string, p string) ([]string, error) {
+func (c *checker) chain(p string) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
 	var walk func(p string, depth int) error
@@ -92,12 +124,12 @@ func chain(host func(string) string, p string) ([]string, error) {
 		cur := "/"
 		for i, part := range parts {
 			next := filepath.Join(cur, part)
-			fi, err := os.Lstat(host(next))
+			fi, err := c.lstat(next)
 			if err != nil {
 				return nil
 			}
 			if fi.Mode()&fs.ModeSymlink != 0 {
-				target, err := os.Readlink(host(next))
+				target, err := os.Readlink(c.host(next))
 				if err != nil {
 					return fmt.Errorf("reading link %q: %w", next, err)
 				}
