@@ -8,9 +8,25 @@ elif [ "$1" = 0 ]; then
 	# "== NAME" section holds the entry file the kernel showed when
 	# binfmtctl registered NAME, so an entry is removed only while it
 	# still matches, exactly as binfmtctl would.
-	record=/var/lib/binfmtctl/'%{name}'
+	state=/var/lib/binfmtctl
+	record=$state/'%{name}'
 	bm=/proc/sys/fs/binfmt_misc
-	if [ -f "$record" ] && [ ! -L "$record" ] && [ -f "$bm/register" ]; then
+	# rootonly PATH: owned by root and writable by no one else, as
+	# binfmtctl requires of the record; anyone else could plant claims.
+	rootonly() {
+		set -- $(ls -ldn "$1" 2>/dev/null)
+		[ "$3" = 0 ] && case $1 in ?????-??-*) true ;; *) false ;; esac
+	}
+	if [ ! -e "$record" ] && [ ! -L "$record" ]; then
+		: nothing was recorded
+	elif [ -L "$state" ] || [ ! -d "$state" ] || [ -L "$record" ] || [ ! -f "$record" ] ||
+		! rootonly "$state" || ! rootonly "$record"; then
+		echo "binfmtctl: refusing $record: it and $state must be a plain file and directory owned by root and writable by root alone; nothing unregistered" >&2
+	elif [ ! -f "$bm/register" ]; then
+		echo "binfmtctl: binfmt_misc is not mounted; the record of '%{name}' stays in $record" >&2
+	elif [ ! -w "$bm/register" ]; then
+		echo "binfmtctl: binfmt_misc is read-only or refuses writes; the entries of '%{name}' stay registered and its record stays in $record" >&2
+	else
 		kept=
 		differ=
 		claim() {
@@ -19,7 +35,7 @@ elif [ "$1" = 0 ]; then
 			[ -f "$live" ] || return 0
 			# Compare without the enabled/disabled line.
 			if [ "$(tail -n +2 "$live")" = "$(printf '%s' "$body" | tail -n +2)" ]; then
-				if ! echo -1 >"$live"; then
+				if ! { echo -1 >"$live"; } 2>/dev/null; then
 					echo "binfmtctl: could not unregister $name; run: echo -1 > $live" >&2
 					kept=1
 				fi
@@ -58,11 +74,12 @@ elif [ "$1" = 0 ]; then
 			fi
 		done
 		if [ -z "$kept" ]; then
-			rm -f "$record"
-			rmdir /var/lib/binfmtctl 2>/dev/null
+			if err=$(rm -f "$record" 2>&1); then
+				rmdir "$state" 2>/dev/null
+			else
+				echo "binfmtctl: could not remove the record ($err); remove $record by hand" >&2
+			fi
 		fi
-	elif [ -f "$record" ]; then
-		echo "binfmtctl: binfmt_misc is not mounted; the record of '%{name}' stays in $record" >&2
 	fi
 fi
 :

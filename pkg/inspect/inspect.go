@@ -1,0 +1,549 @@
+package inspect
+
+import (
+	"bytes"
+	"crypto"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	rpmutils "github.com/sassoftware/go-rpmutils"
+
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
+)
+
+// Options control File.
+type Options struct {
+	// Host is the architecture the package would be installed on (GOARCH
+	// or uname -m), for the host-family lint. "" means the package's
+	// own architecture, or DefaultHost for a noarch package.
+	Host        string
+	DefaultHost string
+	// Keyring verifies signatures. Without it, signatures are listed by
+	// key id but not verified.
+	Keyring openpgp.EntityList
+}
+
+// Report is what File found.
+type Report struct {
+	File    string `json:"file"`
+	Name    string `json:"name"`
+	Epoch   string `json:"epoch,omitempty"`
+	Version string `json:"version"`
+	Release string `json:"release"`
+	Arch    string `json:"arch"`
+	// NEVRA is name-[epoch:]version-release.arch, as rpm -q prints it.
+	NEVRA      string `json:"nevra"`
+	Size       int64  `json:"size"`
+	Compressor string `json:"payload_compressor"`
+
+	Digests    Digests     `json:"digests"`
+	Signatures []Signature `json:"signatures"`
+
+	Requires  []string `json:"requires"`
+	Provides  []string `json:"provides"`
+	Conflicts []string `json:"conflicts"`
+	Obsoletes []string `json:"obsoletes"`
+
+	Scriptlets []Scriptlet   `json:"scriptlets"`
+	Files      []PackageFile `json:"files"`
+	// Confs are the binfmt.d files in the payload, with their contents.
+	Confs []Conf `json:"binfmt_d"`
+	// Entries are the binfmt entries those files define, in file order.
+	Entries []Entry `json:"entries"`
+
+	Host     string    `json:"host"`
+	Problems []Problem `json:"problems"`
+}
+
+// Digests says which digests were checked; all of them matched, or File
+// would have failed.
+type Digests struct {
+	Header      string `json:"header"`       // algorithm of the header digest
+	Payload     string `json:"payload"`      // algorithm of the payload digest
+	FilesOK     int    `json:"files_ok"`     // regular files whose digest matched
+	FilesNoHash int    `json:"files_no_sum"` // files the header gives no digest for
+}
+
+// Signature is one OpenPGP signature in the signature header.
+type Signature struct {
+	KeyID      string    `json:"key_id"`
+	Hash       string    `json:"hash"`
+	Created    time.Time `json:"created"`
+	HeaderOnly bool      `json:"header_only"`
+	// Verified is true when Options.Keyring held the key and the
+	// signature checked out; Signer then names the key.
+	Verified bool   `json:"verified"`
+	Signer   string `json:"signer,omitempty"`
+}
+
+// Scriptlet is one of the package's scripts.
+type Scriptlet struct {
+	Phase string `json:"phase"` // "pretrans", "pre", "post", "preun", "postun", "posttrans"
+	Prog  string `json:"prog"`
+	Body  string `json:"body"`
+}
+
+// PackageFile is one entry of the package's file list.
+type PackageFile struct {
+	Path   string `json:"path"`
+	Mode   uint32 `json:"mode"`
+	Owner  string `json:"owner"`
+	Group  string `json:"group"`
+	Size   int64  `json:"size"`
+	Flags  uint32 `json:"flags"`
+	Digest string `json:"digest,omitempty"`
+	LinkTo string `json:"link_to,omitempty"`
+}
+
+// Conf is a binfmt.d file from the payload.
+type Conf struct {
+	Path string `json:"path"`
+	Data string `json:"data"`
+}
+
+// Entry is one binfmt entry a binfmt.d file in the package defines.
+type Entry struct {
+	// Where: the file in the package and the line.
+	File string `json:"file"`
+	Line int    `json:"line"`
+
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	Offset      int    `json:"offset"`
+	Magic       string `json:"magic,omitempty"` // hex
+	Mask        string `json:"mask,omitempty"`  // hex
+	Extension   string `json:"extension,omitempty"`
+	Interpreter string `json:"interpreter"`
+	Flags       string `json:"flags"`
+	// Target is the qemu target whose magic and mask the entry has,
+	// if any; Families are the qemu families whose programs it matches.
+	Target   string   `json:"target,omitempty"`
+	Families []string `json:"families,omitempty"`
+	// Shipped says the interpreter is in the package; Required that a
+	// Requires names its path.
+	Shipped  bool `json:"interpreter_shipped"`
+	Required bool `json:"interpreter_required"`
+}
+
+// Severity of a Problem.
+type Severity string
+
+const (
+	SeverityError   Severity = "error"
+	SeverityWarning Severity = "warning"
+)
+
+// Problem is one lint finding, about a file in the package (or the
+// scriptlets).
+type Problem struct {
+	Severity Severity `json:"severity"`
+	File     string   `json:"file"`
+	Message  string   `json:"message"`
+}
+
+func (p Problem) String() string {
+	return fmt.Sprintf("%s: %s: %s", p.Severity, p.File, p.Message)
+}
+
+// Errors returns the problems of SeverityError.
+func (r *Report) Errors() []Problem {
+	var out []Problem
+	for _, p := range r.Problems {
+		if p.Severity == SeverityError {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// maxConfSize bounds what is read of one binfmt.d file; real ones are a
+// few hundred bytes, and the kernel takes 1920 per entry.
+const maxConfSize = 1 << 20
+
+// File reads the rpm at path and lints it. It fails, without panicking,
+// for anything that is not an intact rpm: a digest that does not match, a
+// signature that does not verify against opts.Keyring, a damaged header
+// or payload.
+func File(p string, opts Options) (*Report, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("inspecting %q: %w", p, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("inspecting %q: %w", p, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("inspecting %q: %w: not a regular file", p, ErrNotRPM)
+	}
+	return Read(f, st.Size(), p, opts)
+}
+
+// Read is File for an rpm of size bytes in r; name is how errors and the
+// report call it.
+func Read(r io.ReaderAt, size int64, name string, opts Options) (rep *Report, err error) {
+	if _, err := checkStructure(io.NewSectionReader(r, 0, size), size); err != nil {
+		return nil, fmt.Errorf("inspecting %q: %w", name, err)
+	}
+	// The structure is sound, but the arrays of a header whose digest
+	// is right can still disagree in length, which go-rpmutils indexes
+	// without checking.
+	defer func() {
+		if v := recover(); v != nil {
+			rep, err = nil, fmt.Errorf("inspecting %q: %w: go-rpmutils failed on it: %v", name, ErrMalformed, v)
+		}
+	}()
+
+	// Empty lists, not null, in JSON.
+	rep = &Report{File: name, Size: size, Signatures: []Signature{}, Requires: []string{}, Provides: []string{},
+		Conflicts: []string{}, Obsoletes: []string{}, Scriptlets: []Scriptlet{}, Files: []PackageFile{},
+		Confs: []Conf{}, Entries: []Entry{}, Problems: []Problem{}}
+	if err := rep.verify(io.NewSectionReader(r, 0, size), opts.Keyring); err != nil {
+		return nil, fmt.Errorf("inspecting %q: %w", name, err)
+	}
+	pkg, err := rpmutils.ReadRpm(io.NewSectionReader(r, 0, size))
+	if err != nil {
+		return nil, fmt.Errorf("inspecting %q: reading the header: %w", name, err)
+	}
+	if err := rep.readHeader(pkg.Header); err != nil {
+		return nil, fmt.Errorf("inspecting %q: %w", name, err)
+	}
+	if err := rep.readPayload(pkg); err != nil {
+		return nil, fmt.Errorf("inspecting %q: %w", name, err)
+	}
+	rep.Host = opts.Host
+	if rep.Host == "" {
+		rep.Host = rep.Arch
+		if rep.Arch == "noarch" || rep.Arch == "" {
+			rep.Host = opts.DefaultHost
+		}
+	}
+	rep.lint()
+	return rep, nil
+}
+
+// verify checks the header digest, the payload digest and the signatures.
+func (r *Report) verify(rd io.Reader, keyring openpgp.EntityList) error {
+	hdr, sigs, err := rpmutils.Verify(rd, keyring)
+	if err != nil {
+		var nokey rpmutils.KeyNotFoundError
+		if errors.As(err, &nokey) {
+			return fmt.Errorf("checking signatures: signed with key %016x, which is not in the keyring", nokey.KeyID)
+		}
+		// Say which part is damaged; go-rpmutils calls the header's
+		// digest one "in signature header".
+		switch msg := err.Error(); {
+		case strings.Contains(msg, "mismatch in signature header"):
+			return fmt.Errorf("%w: the header does not match its digest in the signature header (%v)", ErrDigest, err)
+		case strings.Contains(msg, "payload") && strings.Contains(msg, "mismatch"):
+			return fmt.Errorf("%w: the payload does not match its digest in the header: it is damaged, truncated or has bytes appended (%v)", ErrDigest, err)
+		}
+		return fmt.Errorf("checking digests and signatures: %w", err)
+	}
+	r.Digests.Header = "SHA1"
+	if hdr.HasTag(rpmutils.SIG_SHA256) {
+		r.Digests.Header = "SHA256"
+	}
+	r.Digests.Payload = "MD5"
+	if hdr.HasTag(tagPayloadDigest) {
+		r.Digests.Payload = hashName(payloadAlgo(hdr))
+	}
+	for _, s := range sigs {
+		sig := Signature{
+			KeyID:      fmt.Sprintf("%016x", s.KeyId),
+			Hash:       hashName(s.Hash),
+			Created:    s.CreationTime.UTC(),
+			HeaderOnly: s.HeaderOnly,
+			Verified:   keyring != nil,
+		}
+		if s.Signer != nil {
+			sig.Signer = s.PrimaryName
+		}
+		r.Signatures = append(r.Signatures, sig)
+	}
+	return nil
+}
+
+func payloadAlgo(hdr *rpmutils.RpmHeader) crypto.Hash {
+	algo, err := hdr.GetInts(rpmutils.PAYLOADDIGESTALGO)
+	if err != nil || len(algo) == 0 {
+		return crypto.MD5
+	}
+	return fileHash(algo[0])
+}
+
+// fileHash maps rpm's PGPHASHALGO numbers to hashes.
+func fileHash(algo int) crypto.Hash {
+	switch algo {
+	case 1:
+		return crypto.MD5
+	case 2:
+		return crypto.SHA1
+	case 8:
+		return crypto.SHA256
+	case 9:
+		return crypto.SHA384
+	case 10:
+		return crypto.SHA512
+	case 11:
+		return crypto.SHA224
+	}
+	return 0
+}
+
+func hashName(h crypto.Hash) string {
+	if h == 0 {
+		return "unknown"
+	}
+	return strings.ReplaceAll(h.String(), "-", "")
+}
+
+// Tags go-rpmutils has no names for (rpm's lib/rpmtag.h).
+const (
+	tagPretrans      = 1151
+	tagPosttrans     = 1152
+	tagPretransProg  = 1153
+	tagPosttransProg = 1154
+	tagPayloadDigest = 5092
+)
+
+var scriptTags = []struct {
+	phase     string
+	tag, prog int
+}{
+	{"pretrans", tagPretrans, tagPretransProg},
+	{"pre", rpmutils.PREIN, rpmutils.PREINPROG},
+	{"post", rpmutils.POSTIN, rpmutils.POSTINPROG},
+	{"preun", rpmutils.PREUN, rpmutils.PREUNPROG},
+	{"postun", rpmutils.POSTUN, rpmutils.POSTUNPROG},
+	{"posttrans", tagPosttrans, tagPosttransProg},
+}
+
+func (r *Report) readHeader(h *rpmutils.RpmHeader) error {
+	nevra, err := h.GetNEVRA()
+	if err != nil {
+		return fmt.Errorf("reading name, version and architecture: %w", err)
+	}
+	r.Name, r.Version, r.Release, r.Arch = nevra.Name, nevra.Version, nevra.Release, nevra.Arch
+	if nevra.Epoch != "" && nevra.Epoch != "0" || h.HasTag(rpmutils.EPOCH) {
+		r.Epoch = nevra.Epoch
+	}
+	r.NEVRA = r.Name + "-"
+	if r.Epoch != "" {
+		r.NEVRA += r.Epoch + ":"
+	}
+	r.NEVRA += r.Version + "-" + r.Release + "." + r.Arch
+	r.Compressor, _ = h.GetString(rpmutils.PAYLOADCOMPRESSOR)
+	if r.Compressor == "" {
+		r.Compressor = "gzip"
+	}
+
+	r.Requires = append(r.Requires, relations(h, rpmutils.REQUIRENAME, rpmutils.REQUIREFLAGS, rpmutils.REQUIREVERSION)...)
+	r.Provides = append(r.Provides, relations(h, rpmutils.PROVIDENAME, rpmutils.PROVIDEFLAGS, rpmutils.PROVIDEVERSION)...)
+	r.Conflicts = append(r.Conflicts, relations(h, rpmutils.CONFLICTNAME, rpmutils.CONFLICTFLAGS, rpmutils.CONFLICTVERSION)...)
+	r.Obsoletes = append(r.Obsoletes, relations(h, rpmutils.OBSOLETENAME, rpmutils.OBSOLETEFLAGS, rpmutils.OBSOLETEVERSION)...)
+
+	for _, s := range scriptTags {
+		body, err := h.GetString(s.tag)
+		if err != nil {
+			continue
+		}
+		prog := "/bin/sh"
+		if ps, err := h.GetStrings(s.prog); err == nil && len(ps) > 0 {
+			prog = strings.Join(ps, " ")
+		}
+		r.Scriptlets = append(r.Scriptlets, Scriptlet{Phase: s.phase, Prog: prog, Body: body})
+	}
+
+	files, err := h.GetFiles()
+	if err != nil {
+		return fmt.Errorf("reading the file list: %w", err)
+	}
+	for _, f := range files {
+		r.Files = append(r.Files, PackageFile{
+			Path:   f.Name(),
+			Mode:   uint32(f.Mode()),
+			Owner:  f.UserName(),
+			Group:  f.GroupName(),
+			Size:   f.Size(),
+			Flags:  uint32(f.Flags()),
+			Digest: f.Digest(),
+			LinkTo: f.Linkname(),
+		})
+	}
+	return nil
+}
+
+// relations renders a dependency list the way rpm -qR prints it.
+func relations(h *rpmutils.RpmHeader, nameTag, flagsTag, versionTag int) []string {
+	names, err := h.GetStrings(nameTag)
+	if err != nil {
+		return nil
+	}
+	flags, _ := h.GetInts(flagsTag)
+	versions, _ := h.GetStrings(versionTag)
+	out := make([]string, 0, len(names))
+	for i, n := range names {
+		s := n
+		if i < len(versions) && versions[i] != "" && i < len(flags) {
+			op := ""
+			if flags[i]&rpmutils.RPMSENSE_LESS != 0 {
+				op += "<"
+			}
+			if flags[i]&rpmutils.RPMSENSE_GREATER != 0 {
+				op += ">"
+			}
+			if flags[i]&rpmutils.RPMSENSE_EQUAL != 0 {
+				op += "="
+			}
+			s += " " + op + " " + versions[i]
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// isConf says whether a packaged path is a binfmt.d file that
+// systemd-binfmt reads: *.conf directly in a binfmt.d directory.
+func isConf(p string) bool {
+	dir, base := path.Split(p)
+	return strings.HasSuffix(base, ".conf") && path.Base(dir) == "binfmt.d"
+}
+
+// readPayload reads every file of the payload, checking its digest
+// against the header, and keeps the binfmt.d files.
+func (r *Report) readPayload(pkg *rpmutils.Rpm) error {
+	algo := crypto.MD5 // rpm's default when the header names none
+	// One value; rpmpack writes one per file, all the same.
+	if v, err := pkg.Header.GetInts(rpmutils.FILEDIGESTALGO); err == nil && len(v) > 0 {
+		algo = fileHash(v[0])
+	}
+	pr, err := pkg.PayloadReaderExtended()
+	if err != nil {
+		return fmt.Errorf("reading the payload: %w", err)
+	}
+	seen := map[string]bool{}
+	for {
+		fi, err := pr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading the payload: %w", err)
+		}
+		name := fi.Name()
+		seen[name] = true
+		if fi.Mode()&0o170000 != 0o100000 || pr.IsLink() {
+			continue
+		}
+		var conf bytes.Buffer
+		var w io.Writer = io.Discard
+		keep := isConf(name)
+		if keep {
+			w = &limitedBuffer{b: &conf, n: maxConfSize}
+		}
+		if fi.Digest() == "" || !algo.Available() {
+			if _, err := io.Copy(w, pr); err != nil {
+				return fmt.Errorf("reading %s from the payload: %w", name, err)
+			}
+			r.Digests.FilesNoHash++
+		} else {
+			h := algo.New()
+			if _, err := io.Copy(io.MultiWriter(w, h), pr); err != nil {
+				return fmt.Errorf("reading %s from the payload: %w", name, err)
+			}
+			if got := hex.EncodeToString(h.Sum(nil)); got != fi.Digest() {
+				return fmt.Errorf("%w: %s in the payload has %s digest %s, the header says %s", ErrDigest, name, hashName(algo), got, fi.Digest())
+			}
+			r.Digests.FilesOK++
+		}
+		if keep {
+			r.Confs = append(r.Confs, Conf{Path: name, Data: conf.String()})
+		}
+	}
+	// Every regular file with content must have come through the
+	// payload, or the package is cut short (ghost files never do).
+	for _, f := range r.Files {
+		if f.Mode&0o170000 == 0o100000 && f.Flags&(1<<6) == 0 && !seen[f.Path] {
+			return fmt.Errorf("reading the payload: %s is in the header but not in the payload", f.Path)
+		}
+	}
+	sort.Slice(r.Confs, func(i, j int) bool { return r.Confs[i].Path < r.Confs[j].Path })
+	return nil
+}
+
+// limitedBuffer keeps the first n bytes written and drops the rest, so
+// that an oversized "conf" cannot use up memory.
+type limitedBuffer struct {
+	b *bytes.Buffer
+	n int
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := l.n - l.b.Len(); room > 0 {
+		l.b.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
+}
+
+// ReadKeyring reads OpenPGP public keys, armored or binary, for
+// Options.Keyring.
+func ReadKeyring(p string) (openpgp.EntityList, error) {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("reading keyring: %w", err)
+	}
+	var keys openpgp.EntityList
+	if block, aerr := armor.Decode(bytes.NewReader(data)); aerr == nil {
+		keys, err = openpgp.ReadKeyRing(block.Body)
+	} else {
+		keys, err = openpgp.ReadKeyRing(bytes.NewReader(data))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading keyring %q: %w", p, err)
+	}
+	return keys, nil
+}
+
+// parseConfs parses the package's binfmt.d files; a file that does not
+// parse is a problem, and its good lines still count.
+func (r *Report) parseConfs() {
+	for _, c := range r.Confs {
+		if len(c.Data) >= maxConfSize {
+			r.problem(SeverityError, c.Path, fmt.Sprintf("larger than %d bytes; not a binfmt.d file", maxConfSize))
+			continue
+		}
+		lines, errs := binfmt.Parse(strings.NewReader(c.Data), c.Path)
+		for _, err := range errs {
+			r.problem(SeverityError, c.Path, "does not parse: "+err.Error())
+		}
+		for _, l := range lines {
+			e := Entry{
+				File:        c.Path,
+				Line:        l.Num,
+				Name:        l.Name,
+				Type:        string(l.Type),
+				Offset:      l.Offset,
+				Interpreter: l.Interpreter,
+				Flags:       l.Flags,
+			}
+			if l.Type == binfmt.TypeMagic {
+				e.Magic = hex.EncodeToString(l.Magic)
+				e.Mask = hex.EncodeToString(l.Mask)
+			} else {
+				e.Extension = string(l.Magic)
+			}
+			r.Entries = append(r.Entries, e)
+		}
+	}
+}

@@ -1,0 +1,73 @@
+package rpmbuild
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/qemu"
+)
+
+func TestParseCompression(t *testing.T) {
+	good := map[string]string{
+		"":             "small",
+		"small":        "small",
+		"fast":         "fast",
+		"smallest":     "smallest",
+		"gzip":         "",
+		"gzip:1":       "",
+		"zstd":         "",
+		"zstd:fastest": "",
+		"zstd:best":    "",
+		"zstd:19":      "",
+		"xz":           "",
+		"lzma":         "",
+	}
+	for in, preset := range good {
+		c, err := parseCompression(in)
+		if err != nil {
+			t.Errorf("parseCompression(%q): %v", in, err)
+			continue
+		}
+		if (c.preset != nil) != (preset != "") || preset != "" && c.name != preset {
+			t.Errorf("parseCompression(%q) = %+v, want preset %q", in, c, preset)
+		}
+		if preset == "" && c.nfpm != in {
+			t.Errorf("parseCompression(%q) hands %q to nfpm", in, c.nfpm)
+		}
+	}
+	for _, in := range []string{"bzip2", "gzip:0", "gzip:10", "gzip:x", "zstd:23", "zstd:fast", "xz:9", "lzma:1", "small:1", "zstd:1:2"} {
+		if _, err := parseCompression(in); err == nil || !strings.Contains(err.Error(), "known:") {
+			t.Errorf("parseCompression(%q): error %v, want one listing the known values", in, err)
+		}
+	}
+	// Every preset stays within what rpm can decompress.
+	for name, p := range presets {
+		if p.Window > 1<<27 || p.Segments < 1 || p.Workers < 1 {
+			t.Errorf("preset %s: %+v", name, p)
+		}
+	}
+}
+
+func TestFedoraSubpackages(t *testing.T) {
+	// Every target maps to a subpackage of Fedora's qemu.spec; the
+	// grouped ones are spelled out there.
+	want := map[string]string{
+		"aarch64_be": "qemu-user-static-aarch64", "armeb": "qemu-user-static-arm",
+		"mipsn32el": "qemu-user-static-mips", "ppc64le": "qemu-user-static-ppc",
+		"riscv32": "qemu-user-static-riscv", "sh4eb": "qemu-user-static-sh4",
+		"sparc32plus": "qemu-user-static-sparc", "i486": "qemu-user-static-x86",
+		"x86_64": "qemu-user-static-x86", "xtensaeb": "qemu-user-static-xtensa",
+		"microblazeel": "qemu-user-static-microblaze", "s390x": "qemu-user-static-s390x",
+		"loongarch64": "qemu-user-static-loongarch64", "hexagon": "qemu-user-static-hexagon",
+	}
+	for cpu, pkg := range want {
+		if got := fedoraSubpackage(cpu); got != pkg {
+			t.Errorf("fedoraSubpackage(%s) = %s, want %s", cpu, got, pkg)
+		}
+	}
+	for _, cpu := range qemu.CPUs() {
+		if !strings.HasPrefix(fedoraSubpackage(cpu), "qemu-user-static-") {
+			t.Errorf("fedoraSubpackage(%s) = %s", cpu, fedoraSubpackage(cpu))
+		}
+	}
+}

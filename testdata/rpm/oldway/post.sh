@@ -1,0 +1,1 @@
+/bin/systemctl --system try-restart systemd-binfmt.service &>/dev/null || :
