@@ -3,7 +3,8 @@
 
 SHELL := /bin/bash
 GO ?= go
-VERSION ?= $(shell git describe --tags --always 2>/dev/null | sed 's/^v//' | grep -E '^[0-9]' || echo 0.1.0)
+# The newest vX.Y.Z tag, or 0.1.0 before the first release.
+VERSION ?= $(shell git describe --tags --abbrev=0 --match 'v[0-9]*' 2>/dev/null | sed 's/^v//' | grep -E '^[0-9]+(\.[0-9]+)*$$' || echo 0.1.0)
 RELEASE ?= 1
 DIST ?= dist
 CPUS ?=
@@ -15,7 +16,7 @@ DEB_TOOLS := qemu-aarch64-static:qemu-user-static rpm:rpm rpmbuild:rpm dnf:dnf \
 	createrepo_c:createrepo-c rpmlint:rpmlint cpio:cpio unshare:util-linux
 SYSTEMD_BINFMT := /lib/systemd/systemd-binfmt
 
-.PHONY: all deps deps-build rpm binfmtctl test vet fmt-check unit fuzz e2e bench dist repo clean
+.PHONY: all deps rpm binfmtctl test vet fmt-check unit fuzz e2e bench dist repo clean
 
 all: rpm
 
@@ -53,7 +54,8 @@ fmt-check:
 	@out=$$(gofmt -l cmd pkg); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # fuzz runs each fuzz target for FUZZTIME; the corpus lives in testdata/.
-FUZZ_TARGETS := ./pkg/binfmt:FuzzParseLine ./pkg/binfmt:FuzzParseLive ./pkg/lifecycle:FuzzParseRecord ./pkg/lifecycle:FuzzParseManifests
+FUZZ_TARGETS := ./pkg/binfmt:FuzzParseLine ./pkg/binfmt:FuzzParseLive ./pkg/lifecycle:FuzzParseRecord \
+	./pkg/lifecycle:FuzzParseManifests ./pkg/inspect:FuzzRead
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; name=$${t##*:}; \
@@ -63,6 +65,10 @@ fuzz:
 
 unit:
 	$(GO) test -count=1 -timeout 20m ./...
+
+# e2e runs only the end-to-end suite (it is part of unit, and so of test).
+e2e: deps
+	$(GO) test -count=1 -v -timeout 10m ./pkg/e2e
 
 # test runs every test: vet, formatting, unit, real-kernel and real-dnf
 # tests, and a short fuzz run.
