@@ -60,7 +60,11 @@ func ParseCount(s string) (int, error) {
 //     entries pin the new interpreter files.
 //   - preun and postun with count 0 (erase): unregister everything the
 //     package registered. postun repeats it because %preun may have been
-//     skipped (rpm -e --nopreun) or may have failed.
+//     skipped (rpm -e --nopreun) or may have failed. preun, which runs
+//     while the package's files are all still there, also unregisters the
+//     live entries that match one of the package's definitions exactly,
+//     as post would adopt them: so a record that was damaged or deleted
+//     loses nothing.
 //   - preun and postun with count ≥ 1 (the old side of an upgrade): nothing,
 //     as the new version's post has already converged.
 func (m *Manager) Hook(phase Phase, nevra string, count int) error {
@@ -75,29 +79,57 @@ func (m *Manager) Hook(phase Phase, nevra string, count int) error {
 		if count > 0 {
 			return nil
 		}
-		// Erasing needs only the name, which the record is keyed by, so
-		// no rpm query is spent on it.
+		// The record is keyed by the name alone.
 		name, err := NameOf(nevra)
 		if err != nil {
 			return fmt.Errorf("hook %s: %w", phase, err)
 		}
-		return m.Converge(name, nil, false)
+		var adopt []string
+		if phase == Preun && m.RPM != nil {
+			// Best effort: without the manifest the record alone decides.
+			if man, err := m.RPM.Manifest(nevra); err == nil && man.Name == name {
+				adopt = man.Files
+			}
+		}
+		return m.converge(name, nil, false, adopt)
 	}
 	return fmt.Errorf("unknown hook phase %q, want post, preun or postun", phase)
 }
 
 // NameOf returns the name part of name-version-release[.arch]: version and
 // release never contain "-", so the name is what precedes the last two.
+// A version or release with characters rpm never writes there is refused,
+// so that a mangled argument cannot pass for the package it starts with.
 func NameOf(nevr string) (string, error) {
 	parts := strings.Split(nevr, "-")
 	if len(parts) < 3 {
 		return "", fmt.Errorf("%q is not name-version-release", nevr)
+	}
+	for _, vr := range parts[len(parts)-2:] {
+		if !validVerRel(vr) {
+			return "", fmt.Errorf("%q is not name-version-release: %q is not an rpm version or release", nevr, vr)
+		}
 	}
 	name := strings.Join(parts[:len(parts)-2], "-")
 	if err := ValidPackage(name); err != nil {
 		return "", fmt.Errorf("%q: %w", nevr, err)
 	}
 	return name, nil
+}
+
+// validVerRel reports whether s is a possible rpm version or release:
+// letters, digits and what rpmbuild allows besides (ALLOWED_CHARS_VERREL,
+// "._+%{}~^"), and the ":" of an epoch.
+func validVerRel(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("._+%{}~^:", c)) {
+			return false
+		}
+	}
+	return true
 }
 
 // Sync converges the package called name on the entries its installed
@@ -161,6 +193,13 @@ func (m *Manager) Desired(files []string) (map[string]binfmt.Line, []string, err
 // with what is now true. A crash at any point leaves a record that claims
 // everything of pkg's that may be live, so a rerun converges.
 func (m *Manager) Converge(pkg string, files []string, repin bool) error {
+	return m.converge(pkg, files, repin, nil)
+}
+
+// converge is Converge that first claims, for pkg, each live entry that
+// matches exactly a definition in the binfmt.d files among adopt, whether
+// or not the record has it.
+func (m *Manager) converge(pkg string, files []string, repin bool, adopt []string) error {
 	if err := ValidPackage(pkg); err != nil {
 		return err
 	}
@@ -173,8 +212,15 @@ func (m *Manager) Converge(pkg string, files []string, repin bool) error {
 	desired, order, lineErrs := m.Desired(files)
 	if lineErrs != nil {
 		// Bad lines are skipped, as systemd-binfmt skips them; the good
-		// lines are still applied.
-		m.notice("%v", lineErrs)
+		// lines are still applied. Each is named once, on its own line.
+		bad := []error{lineErrs}
+		if j, ok := lineErrs.(interface{ Unwrap() []error }); ok {
+			bad = j.Unwrap()
+		}
+		for _, err := range bad {
+			m.notice("%v", err)
+		}
+		lineErrs = &skippedLines{pkg: pkg, errs: bad}
 	}
 	claims, err := m.Store.Claims(pkg)
 	if claims == nil {
@@ -187,6 +233,9 @@ func (m *Manager) Converge(pkg string, files []string, repin bool) error {
 	fs, err := binfmt.Open(m.BinfmtDir)
 	if err != nil {
 		return m.unavailable(pkg, err)
+	}
+	if len(adopt) > 0 {
+		m.adopt(fs, claims, adopt)
 	}
 
 	// Decide what to do with each entry before writing anything.
@@ -229,11 +278,18 @@ func (m *Manager) Converge(pkg string, files []string, repin bool) error {
 	safe := register[:0]
 	for _, t := range register {
 		warnings, err := binfmt.CheckInterpreter("/", t.line.Entry)
+		if err == nil && t.line.HasFlag('F') && !t.line.InterpreterExists("/") {
+			// The kernel would refuse it, as flag F opens the interpreter
+			// when registering: say so once, as the error, rather than as
+			// a warning followed by the kernel's error.
+			warnings = nil
+			err = fmt.Errorf("entry %q: %w: interpreter %q does not exist (flag F opens it when registering)", t.line.Name, binfmt.ErrInvalid, t.line.Interpreter)
+		}
 		for _, w := range warnings {
 			m.notice("%s: %s", t.line, w)
 		}
 		if err != nil {
-			m.notice("%s: %v", t.line, err)
+			// Returned, and so printed once, by the caller.
 			failed = append(failed, fmt.Errorf("%s: %w", t.line, err))
 			if t.live != nil || len(claims[t.line.Name]) > 0 {
 				unregister = append(unregister, t.line.Name)
@@ -244,6 +300,7 @@ func (m *Manager) Converge(pkg string, files []string, repin bool) error {
 	}
 	register = safe
 
+	crashPoint("before-intent")
 	if len(register) > 0 {
 		intent := claims.Clone()
 		for _, t := range register {
@@ -253,6 +310,7 @@ func (m *Manager) Converge(pkg string, files []string, repin bool) error {
 			return err
 		}
 	}
+	crashPoint("after-intent")
 
 	for _, t := range register {
 		err := m.register(fs, t.line, t.live, claims)
@@ -284,13 +342,43 @@ func (m *Manager) Converge(pkg string, files []string, repin bool) error {
 			failed = append(failed, err)
 		}
 	}
+	crashPoint("before-final")
 	if err := m.Store.Save(pkg, final); err != nil {
 		return err
 	}
+	crashPoint("after-final")
 	if err := errors.Join(failed...); err != nil {
 		return err
 	}
 	return lineErrs
+}
+
+// skippedLines is returned when lines that do not parse were skipped.
+// Each was named in a notice already, so the message only counts them;
+// errors.As still finds every *binfmt.LineError.
+type skippedLines struct {
+	pkg  string
+	errs []error
+}
+
+func (s *skippedLines) Error() string {
+	return fmt.Sprintf("%s: skipped %d binfmt.d lines that do not parse", s.pkg, len(s.errs))
+}
+
+func (s *skippedLines) Unwrap() []error { return s.errs }
+
+// adopt adds to claims every live entry that matches exactly what the
+// binfmt.d files among files define: the entries post adopts. Notices
+// about those files (masks, bad lines) belong to post, not here.
+func (m *Manager) adopt(fs *binfmt.FS, claims Claims, files []string) {
+	quiet := *m
+	quiet.Notices = nil
+	defs, _, _ := quiet.Desired(files)
+	for name, l := range defs {
+		if live, err := fs.Entry(name); err == nil && live.Matches(l.Entry) {
+			claims.Add(l.Entry)
+		}
+	}
 }
 
 // register puts l in place of live, which is pkg's or absent.
@@ -299,6 +387,7 @@ func (m *Manager) register(fs *binfmt.FS, l binfmt.Line, live *binfmt.Live, clai
 		if err := fs.Unregister(l.Name); err != nil && !errors.Is(err, binfmt.ErrNotFound) {
 			return err
 		}
+		crashPoint("after-unregister")
 	}
 	s := l.Raw
 	if s == "" {
@@ -307,6 +396,7 @@ func (m *Manager) register(fs *binfmt.FS, l binfmt.Line, live *binfmt.Live, clai
 	if err := fs.RegisterString(l.Name, s); err != nil {
 		return fmt.Errorf("%s: %w", l, err)
 	}
+	crashPoint("after-register")
 	return nil
 }
 
@@ -322,6 +412,7 @@ func (m *Manager) remove(fs *binfmt.FS, pkg, name string, claims Claims) error {
 		if err := fs.Unregister(name); err != nil && !errors.Is(err, binfmt.ErrNotFound) {
 			return err
 		}
+		crashPoint("after-unregister")
 		return nil
 	}
 	m.notice("entry %q was replaced by someone else since %s registered it; leaving it alone", name, pkg)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -99,8 +100,9 @@ func ValidPackage(pkg string) error {
 }
 
 // checkDir refuses a state directory that is a symlink, not a directory,
-// not owned by the user running the helper (root in a transaction), or
-// writable by group or others.
+// owned by anyone but root or the user running the helper, or writable by
+// group or others. A directory of root's is safe for any user to read:
+// status run by a user still shows the owners.
 func checkDir(p string) error {
 	fi, err := os.Lstat(p)
 	if err != nil {
@@ -112,8 +114,14 @@ func checkDir(p string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%w: %q is not a directory", ErrUnsafeState, p)
 	}
-	if st, ok := fi.Sys().(*unix.Stat_t); ok && int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("%w: %q is owned by uid %d, not %d", ErrUnsafeState, p, st.Uid, os.Geteuid())
+	// os.Lstat fills a syscall.Stat_t (not x/sys/unix's type); without
+	// owner information the directory is refused, never assumed safe.
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("%w: %q: no owner information", ErrUnsafeState, p)
+	}
+	if st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("%w: %q is owned by uid %d, not root", ErrUnsafeState, p, st.Uid)
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
 		return fmt.Errorf("%w: %q is writable by group or others (mode %04o)", ErrUnsafeState, p, fi.Mode().Perm())
@@ -161,14 +169,20 @@ func ParseRecord(data []byte) (Claims, error) {
 		first, _, _ := strings.Cut(text, "\n")
 		return c, fmt.Errorf("%w: unknown record version %q", ErrBadRecord, first)
 	}
-	sections := strings.Split(text[len(recordHeader):], "== ")
+	// A claim starts at a line "== NAME", and only at the start of a
+	// line: names and interpreters may contain "== " themselves. The
+	// shell reader in scriptlets/postun.sh reads it line by line too.
+	sections := strings.Split("\n"+text[len(recordHeader):], "\n== ")
 	var errs []error
 	if strings.TrimSpace(sections[0]) != "" {
 		errs = append(errs, fmt.Errorf("%w: text before the first claim", ErrBadRecord))
 	}
-	for _, sec := range sections[1:] {
+	for i, sec := range sections[1:] {
 		name, body, ok := strings.Cut(sec, "\n")
-		if !ok {
+		// Render ends every claim with a newline; the separator took it
+		// from all but the last. A last claim without one was cut inside
+		// a line, where a shorter magic or mask would still parse.
+		if last := i == len(sections)-2; !ok || last && !strings.HasSuffix(body, "\n") {
 			errs = append(errs, fmt.Errorf("%w: claim %q is cut short", ErrBadRecord, name))
 			continue
 		}
