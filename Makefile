@@ -16,7 +16,7 @@ DEB_TOOLS := qemu-aarch64-static:qemu-user-static rpm:rpm rpmbuild:rpm dnf:dnf \
 	createrepo_c:createrepo-c rpmlint:rpmlint cpio:cpio unshare:util-linux
 SYSTEMD_BINFMT := /lib/systemd/systemd-binfmt
 
-.PHONY: all deps rpm binfmtctl test vet fmt-check unit fuzz e2e bench dist repo clean
+.PHONY: all deps rpm binfmtctl test vet fmt-check unit fuzz load e2e bench dist repo clean
 
 all: rpm
 
@@ -55,16 +55,21 @@ fmt-check:
 
 # fuzz runs each fuzz target for FUZZTIME; the corpus lives in testdata/.
 FUZZ_TARGETS := ./pkg/binfmt:FuzzParseLine ./pkg/binfmt:FuzzParseLive ./pkg/lifecycle:FuzzParseRecord \
-	./pkg/lifecycle:FuzzParseManifests ./pkg/inspect:FuzzRead
+	./pkg/lifecycle:FuzzParseManifests ./pkg/lifecycle:FuzzRecordRoundTrip ./pkg/inspect:FuzzRead
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; name=$${t##*:}; \
 	  echo "fuzz $$name ($(FUZZTIME))"; \
-	  $(GO) test $$pkg -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) || exit 1; \
+	  $(GO) test $$pkg -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s || exit 1; \
 	done
 
 unit:
 	$(GO) test -count=1 -timeout 20m ./...
+
+# load runs the register/unregister stress test for 1,000 rounds (about
+# 2 minutes); go test runs 50.
+load:
+	LOAD_ROUNDS=1000 $(GO) test -count=1 -v -run '^TestLoad$$' -timeout 30m ./pkg/lifecycle
 
 # e2e runs only the end-to-end suite (it is part of unit, and so of test).
 e2e: deps

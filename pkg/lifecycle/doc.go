@@ -14,9 +14,9 @@
 //     matches what the package registered (a "claim" in the Store);
 //     anything else is left alone and named in a notice.
 //
-// The Store lives under /var/lib/binfmtctl, one directory per package and
-// one per entry, each claim a file holding the entry file the kernel
-// shows. That layout is simple enough for a shell script to act on, which
-// matters for the erase %postun: rpm runs it after the package's own
-// files, the helper included, are gone.
+// The Store lives under /var/lib/binfmtctl, one plain-text record per
+// package, each claim in it the entry file the kernel shows. That format
+// is simple enough for a shell script to act on, which matters for the
+// erase %postun: rpm runs it after the package's own files, the helper
+// included, are gone.
 package lifecycle

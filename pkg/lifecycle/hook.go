@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -232,7 +233,7 @@ func (m *Manager) converge(pkg string, files []string, repin bool, adopt []strin
 
 	fs, err := binfmt.Open(m.BinfmtDir)
 	if err != nil {
-		return m.unavailable(pkg, err)
+		return m.unavailable(pkg, err, len(files) == 0)
 	}
 	if len(adopt) > 0 {
 		m.adopt(fs, claims, adopt)
@@ -253,7 +254,7 @@ func (m *Manager) converge(pkg string, files []string, repin bool, adopt []strin
 		case errors.Is(err, binfmt.ErrNotFound):
 			register = append(register, task{line: l})
 		case err != nil:
-			return m.failed(pkg, err)
+			return m.failed(pkg, err, len(files) == 0)
 		case !claims.Owns(live) && !live.Matches(l.Entry):
 			if len(claims[name]) > 0 {
 				m.notice("entry %q was replaced by someone else since %s registered it; leaving it alone", name, pkg)
@@ -315,8 +316,17 @@ func (m *Manager) converge(pkg string, files []string, repin bool, adopt []strin
 	for _, t := range register {
 		err := m.register(fs, t.line, t.live, claims)
 		if isUnavailable(err) {
-			// The intent record claims all that may be live; keep it.
-			return m.unavailable(pkg, err)
+			// binfmt_misc turned out read-only or refusing writes. Keep
+			// what was claimed before and what did get registered, and
+			// claim nothing that was not.
+			rec := claims.Clone()
+			for n, defs := range final {
+				rec[n] = defs
+			}
+			if serr := m.Store.Save(pkg, rec); serr != nil {
+				return serr
+			}
+			return m.unavailable(pkg, err, len(files) == 0)
 		}
 		if err != nil {
 			failed = append(failed, err)
@@ -335,7 +345,7 @@ func (m *Manager) converge(pkg string, files []string, repin bool, adopt []strin
 			if serr := m.Store.Save(pkg, final); serr != nil {
 				return serr
 			}
-			return m.unavailable(pkg, err)
+			return m.unavailable(pkg, err, len(files) == 0)
 		}
 		if err != nil {
 			final[name] = claims[name]
@@ -420,9 +430,9 @@ func (m *Manager) remove(fs *binfmt.FS, pkg, name string, claims Claims) error {
 }
 
 // failed stops a run that could not even read the kernel table.
-func (m *Manager) failed(pkg string, err error) error {
+func (m *Manager) failed(pkg string, err error, erasing bool) error {
 	if isUnavailable(err) {
-		return m.unavailable(pkg, err)
+		return m.unavailable(pkg, err, erasing)
 	}
 	return err
 }
@@ -437,7 +447,15 @@ func isUnavailable(err error) bool {
 // register the entries at the next boot. Claims already recorded stay,
 // because their entries may still be live in the kernel, and a later
 // sync needs them to converge.
-func (m *Manager) unavailable(pkg string, cause error) error {
+//
+// When the package is being erased there is nothing for a boot to
+// register; what it registered stays live until the reboot, and the
+// record that lists it stays too.
+func (m *Manager) unavailable(pkg string, cause error, erasing bool) error {
+	if erasing {
+		m.notice("%v; the entries %s registered stay until the next reboot (listed in %s)", cause, pkg, filepath.Join(m.Store.Dir, pkg))
+		return nil
+	}
 	m.notice("%v; binfmt entries of %s left to systemd-binfmt at the next boot (run \"binfmtctl sync %s\" once binfmt_misc is available)", cause, pkg, pkg)
 	return nil
 }
