@@ -10,13 +10,19 @@ DIST ?= dist
 CPUS ?=
 COMPRESSION ?=
 FUZZTIME ?= 10s
+NAME := qemu-user-static-go
+# Both builds stamp the time of the last commit (pkg/rpmbuild's own
+# fallback when there is no git: 2025-01-01), so they agree.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1735689600)
+export SOURCE_DATE_EPOCH
+RPMBUILD_TOPDIR = $(abspath $(DIST))/rpmbuild
 
 # Debian packages the build and the tests need, as "command:package".
 DEB_TOOLS := qemu-aarch64-static:qemu-user-static rpm:rpm rpmbuild:rpm dnf:dnf \
 	createrepo_c:createrepo-c rpmlint:rpmlint cpio:cpio unshare:util-linux
 SYSTEMD_BINFMT := /lib/systemd/systemd-binfmt
 
-.PHONY: all deps rpm binfmtctl test vet fmt-check unit fuzz load e2e bench dist repo clean
+.PHONY: all deps rpm rpmbuild binfmtctl test vet fmt-check unit fuzz load e2e bench dist repo clean
 
 all: rpm
 
@@ -46,6 +52,35 @@ binfmtctl:
 rpm: deps
 	$(GO) run ./cmd/qemu-user-static-go build --version $(VERSION) --release $(RELEASE) --output $(DIST) \
 	  $(if $(CPUS),--cpus $(CPUS)) $(if $(COMPRESSION),--compression $(COMPRESSION))
+
+# dist writes $(DIST)/qemu-user-static-go-VERSION.tar.gz, the sources of
+# qemu-user-static-go.spec: the tracked files and vendor/, so that
+# rpmbuild needs no network, with fixed times and owners, so that a commit
+# gives the same bytes. The scriptlets go next to it: the spec %includes
+# them (Source1-3) when rpmbuild reads it, before anything is unpacked.
+dist:
+	rm -rf $(DIST)/$(NAME)-$(VERSION) && mkdir -p $(DIST)/$(NAME)-$(VERSION)
+	git ls-files -z | xargs -0 cp -P --parents -t $(DIST)/$(NAME)-$(VERSION)
+	cd $(DIST)/$(NAME)-$(VERSION) && GOFLAGS=-mod=mod GOWORK=off $(GO) mod vendor
+	tar --sort=name --mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner \
+	  -C $(DIST) -cf - $(NAME)-$(VERSION) | gzip -9n >$(DIST)/$(NAME)-$(VERSION).tar.gz
+	cp scriptlets/post.sh scriptlets/preun.sh scriptlets/postun.sh $(DIST)/
+	rm -rf $(DIST)/$(NAME)-$(VERSION)
+
+# rpmbuild builds the same package as rpm, the rpm way. It writes
+# $(DIST)/rpmbuild/RPMS/ARCH/*.rpm and $(DIST)/rpmbuild/SRPMS/*.src.rpm.
+# --nodeps because Debian's rpm database is empty; drop it on Fedora/EL.
+rpmbuild: deps dist
+	rpmbuild -ba --nodeps \
+	  --define "_topdir $(RPMBUILD_TOPDIR)" --define "_sourcedir $(abspath $(DIST))" \
+	  --define "pkg_version $(VERSION)" --define "pkg_release $(RELEASE)" \
+	  $(if $(CPUS),--define "qemu_cpus $(CPUS)") \
+	  qemu-user-static-go.spec
+
+# repo makes $(DIST) a dnf repository of the packages in it (make rpm
+# writes them there). rpmbuild's copies of the same package stay out.
+repo: deps
+	createrepo_c --update --excludes 'rpmbuild/*' $(DIST)
 
 vet:
 	$(GO) vet ./...
