@@ -115,5 +115,22 @@ e2e: deps
 test: deps vet fmt-check unit
 	$(MAKE) fuzz FUZZTIME=5s
 
+BENCH_ROUNDS ?= 31
+BENCH_FULL ?=
+# The sections of docs/benchmarks.md, in order: each test appends its own.
+BENCH_TESTS := TestBenchIntro TestRegistrationAgainstSystemdBinfmt TestBenchHooks TestBenchBuild TestStatusWithFortyEntries
+
+# bench measures binfmtctl against systemd-binfmt, the scriptlets against
+# empty ones and the build against rpmbuild, prints each table and writes
+# docs/benchmarks.md. BENCH_FULL=1 adds the builds that take over a minute
+# each (about 10 minutes in all, 4 without).
+bench: deps
+	rm -f docs/benchmarks.md.tmp
+	for t in $(BENCH_TESTS); do \
+	  BENCH_REPORT=$(CURDIR)/docs/benchmarks.md.tmp BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_FULL=$(BENCH_FULL) \
+	    $(GO) test -count=1 -timeout 60m -run "^$$t$$" -v ./pkg/bench || exit 1; \
+	done
+	mv docs/benchmarks.md.tmp docs/benchmarks.md
+
 clean:
 	rm -rf $(DIST)

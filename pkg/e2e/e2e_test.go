@@ -62,6 +62,38 @@ func nfpmBuilder(t *testing.T) builder {
 	}
 }
 
+// rpmbuildBuilder builds the package the rpm way: make dist, then
+// rpmbuild -bb on qemu-user-static-go.spec, as docs/rpmbuild.md says.
+func rpmbuildBuilder(t *testing.T) builder {
+	sandbox.Require(t, "/usr/bin/rpmbuild", "rpm")
+	return func(t *testing.T, qemuDir string, cpus []string, version string) string {
+		t.Helper()
+		dist := t.TempDir()
+		if out, err := exec.Command("make", "-C", "../..", "dist", "DIST="+dist, "VERSION="+version).CombinedOutput(); err != nil {
+			t.Fatalf("make dist: %v\n%s", err, out)
+		}
+		cmd := exec.Command("rpmbuild", "-bb", "--nodeps",
+			"--define", "_topdir "+filepath.Join(dist, "rpmbuild"), "--define", "_sourcedir "+dist,
+			"--define", "pkg_version "+version, "--define", "pkg_release 1",
+			"--define", "qemu_bindir "+qemuDir, "--define", "qemu_cpus "+strings.Join(cpus, ","),
+			"../../qemu-user-static-go.spec")
+		// Nothing from a user's ~/.rpmmacros, but the usual Go build cache.
+		gocache, err := exec.Command("go", "env", "GOCACHE").Output()
+		if err != nil {
+			t.Fatalf("go env GOCACHE: %v", err)
+		}
+		cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "GOCACHE="+strings.TrimSpace(string(gocache)))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("rpmbuild: %v\n%s", err, out)
+		}
+		rpms, _ := filepath.Glob(filepath.Join(dist, "rpmbuild", "RPMS", "*", pkgName+"-"+version+"-1.*.rpm"))
+		if len(rpms) != 1 {
+			t.Fatalf("rpmbuild wrote %v, want one %s-%s package", rpms, pkgName, version)
+		}
+		return rpms[0]
+	}
+}
+
 // interpreters puts the host's interpreters for cpus into a new
 // directory. With extra, each copy gets bytes appended, so that a second
 // version's interpreters differ from the first's while still running.
@@ -508,4 +540,10 @@ func TestLifecycleDNF(t *testing.T) {
 
 func TestLifecycleRPM(t *testing.T) {
 	lifecycle(t, nfpmBuilder, viaRPM)
+}
+
+// TestLifecycleRPMBuild runs the sequence with the package rpmbuild makes
+// from qemu-user-static-go.spec.
+func TestLifecycleRPMBuild(t *testing.T) {
+	lifecycle(t, rpmbuildBuilder, viaDNF)
 }

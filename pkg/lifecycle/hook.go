@@ -86,8 +86,10 @@ func (m *Manager) Hook(phase Phase, nevra string, count int) error {
 			return fmt.Errorf("hook %s: %w", phase, err)
 		}
 		var adopt []string
-		if phase == Preun && m.RPM != nil {
-			// Best effort: without the manifest the record alone decides.
+		// Only a damaged or missing record needs the manifest: the rpm
+		// query is the dearest part of a hook, so a sound record alone
+		// decides. Best effort: without the manifest the record decides.
+		if claims, err := m.Store.Claims(name); phase == Preun && m.RPM != nil && (err != nil || len(claims) == 0) {
 			if man, err := m.RPM.Manifest(nevra); err == nil && man.Name == name {
 				adopt = man.Files
 			}
