@@ -230,7 +230,7 @@ The package of %s (%s compression) built by `+"`rpmbuild.Build`"+` from spec/nfp
 %s
 %s
 
-What a hook spends, run by hand in the root with the package installed (%d interleaved rounds): an install runs the shell and `+"`binfmtctl hook post`"+` once; a remove runs the shell twice, `+"`hook preun`"+` (one rpm query) and `+"`hook postun`"+` (none).
+What a hook spends, run by hand in the root with the package installed (%d interleaved rounds): an install runs the shell and `+"`binfmtctl hook post`"+` once; a remove runs the shell twice, `+"`hook preun`"+` (no rpm query while the record is sound) and `+"`hook postun`"+` (binfmtctl is gone by then: shell only).
 
 %s
 The rpm database query is %.0f %% of the %%post hook.
