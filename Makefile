@@ -9,7 +9,7 @@ RELEASE ?= 1
 DIST ?= dist
 CPUS ?=
 COMPRESSION ?=
-FUZZTIME ?= 10s
+FUZZTIME ?= 60s
 NAME := qemu-user-static-go
 # Both builds stamp the time of the last commit (pkg/rpmbuild's own
 # fallback when there is no git: 2025-01-01), so they agree.

@@ -66,6 +66,11 @@ type Options struct {
 	// Compression is a preset ("small", "fast", "smallest") or an nfpm
 	// compression string; "" is DefaultCompression.
 	Compression string
+	// Preserve sets flag P (keep argv[0]) and Credentials flag C (run
+	// with the binary's credentials, which implies O) in the generated
+	// binfmt.d files. C is off by default for the reasons in pkg/qemu;
+	// binfmtctl refuses it unless the interpreters are root's alone.
+	Preserve, Credentials bool
 	// SignKey is an OpenPGP private key file to sign the package with,
 	// unlocked with SignPassphrase if it is protected.
 	SignKey, SignPassphrase string
@@ -169,7 +174,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 
-	confs, err := qemu.Generate(cpus, sel.arch.rpm, qemu.Options{IncludeHostFamily: sel.explicit})
+	confs, err := qemu.Generate(cpus, sel.arch.rpm, qemu.Options{IncludeHostFamily: sel.explicit, Preserve: opts.Preserve, Credentials: opts.Credentials})
 	if err != nil {
 		return nil, err
 	}

@@ -389,6 +389,26 @@ func TestReproducible(t *testing.T) {
 	}
 }
 
+func TestConfFlags(t *testing.T) {
+	needInterpreters(t, "s390x")
+	for _, c := range []struct {
+		o    rpmbuild.Options
+		want string
+	}{
+		{rpmbuild.Options{}, ":F\n"},
+		{rpmbuild.Options{Preserve: true}, ":PF\n"},
+		{rpmbuild.Options{Preserve: true, Credentials: true}, ":POCF\n"},
+	} {
+		c.o.CPUs = []string{"s390x"}
+		c.o.Compression = "zstd:fastest"
+		_, files := readPackage(t, build(t, c.o).Path)
+		conf := files["/usr/lib/binfmt.d/qemu-s390x-static.conf"]
+		if conf == nil || !strings.HasSuffix(string(conf.data), c.want) {
+			t.Errorf("Preserve %v, Credentials %v: conf ends %q, want flags %q", c.o.Preserve, c.o.Credentials, conf.data, c.want)
+		}
+	}
+}
+
 func TestCompressions(t *testing.T) {
 	needInterpreters(t, "s390x")
 	sandbox.Require(t, "rpm2cpio", "rpm")

@@ -106,6 +106,8 @@ func runBuild(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.SignKey, "sign-key", "", "OpenPGP private key to sign with (passphrase from $NFPM_RPM_PASSPHRASE or $NFPM_PASSPHRASE)")
 	fs.StringVar(&o.SourceDir, "source-dir", "", "the repository with spec/, scriptlets/ and cmd/binfmtctl (default: found from the working directory)")
 	fs.StringVar(&o.Binfmtctl, "binfmtctl", "", "use this binfmtctl instead of building it")
+	fs.BoolVar(&o.Preserve, "preserve-argv0", false, "set flag P in the binfmt.d files")
+	fs.BoolVar(&o.Credentials, "credentials", false, "set flag C (and so O) in the binfmt.d files; see pkg/qemu for why this is off")
 	if code, done := parse(fs, args, stderr, "build [flags]"); done {
 		return code
 	}
