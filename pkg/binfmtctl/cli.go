@@ -1,6 +1,7 @@
 package binfmtctl
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -80,7 +81,11 @@ func init() {
 // Run runs binfmtctl with args (without the program name) and returns the
 // exit code.
 func Run(args []string, stdout, stderr io.Writer) int {
-	c := &ctx{stdout: stdout, stderr: stderr}
+	// One write at the end instead of one per line: inside rpm the output
+	// goes to a pipe, and every write wakes the reader.
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	c := &ctx{stdout: out, stderr: stderr}
 	top := pflag.NewFlagSet("binfmtctl", pflag.ContinueOnError)
 	top.SetOutput(io.Discard)
 	top.SetInterspersed(false)
