@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Kernel limits, from fs/binfmt_misc.c.
@@ -342,7 +343,10 @@ func escape(b []byte, del byte) string {
 // first. None can appear in the type, offset, escapes or flags it writes
 // ("ME", digits, "\\x" and a-f, "POCF"), and none is whitespace or starts
 // a binfmt.d comment.
-var delimiters = func() []byte {
+//
+// It is built on first use rather than at start-up, which binfmtctl pays
+// in every rpm transaction.
+var delimiters = sync.OnceValue(func() []byte {
 	d := []byte(":|,!%@~^+=&*?<>[]{}()$-_.'\"`ghijklmnopqrstuvwyzGHIJKLNQRSTUVWXYZ")
 	for c := 1; c < 256; c++ {
 		if (c < ' ' || c >= 0x7f) && c != '\t' && c != '\n' && c != '\v' && c != '\f' && c != '\r' {
@@ -350,10 +354,10 @@ var delimiters = func() []byte {
 		}
 	}
 	return d
-}()
+})
 
 func pickDelimiter(used string) byte {
-	for _, d := range delimiters {
+	for _, d := range delimiters() {
 		if strings.IndexByte(used, d) < 0 {
 			return d
 		}
