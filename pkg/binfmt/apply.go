@@ -49,10 +49,7 @@ func (f *FS) Apply(lines []Line, root string) []Result {
 }
 
 func (f *FS) apply(l Line) (Action, error) {
-	s := l.Raw
-	if s == "" {
-		s = l.RegisterString()
-	}
+	s := l.RegisterLine()
 	live, err := f.Entry(l.Name)
 	switch {
 	case errors.Is(err, ErrNotFound):

@@ -59,6 +59,16 @@ type Line struct {
 
 func (l Line) String() string { return fmt.Sprintf("%s:%d", l.File, l.Num) }
 
+// RegisterLine is what to write to the register file for l: the line as
+// written, which is what systemd-binfmt writes, or the rendered entry for
+// a Line built in code.
+func (l Line) RegisterLine() string {
+	if l.Raw != "" {
+		return l.Raw
+	}
+	return l.RegisterString()
+}
+
 // LineError is the error for one bad line. It names the file and line.
 type LineError struct {
 	File string

@@ -85,16 +85,17 @@ func (m *Manager) Hook(phase Phase, nevra string, count int) error {
 		if err != nil {
 			return fmt.Errorf("hook %s: %w", phase, err)
 		}
-		var adopt []string
-		// Only a damaged or missing record needs the manifest: the rpm
-		// query is the dearest part of a hook, so a sound record alone
-		// decides. Best effort: without the manifest the record decides.
-		if claims, err := m.Store.Claims(name); phase == Preun && m.RPM != nil && (err != nil || len(claims) == 0) {
-			if man, err := m.RPM.Manifest(nevra); err == nil && man.Name == name {
-				adopt = man.Files
+		var manifest func() []string
+		if phase == Preun && m.RPM != nil {
+			// Best effort: without the manifest the record alone decides.
+			manifest = func() []string {
+				if man, err := m.RPM.Manifest(nevra); err == nil && man.Name == name {
+					return man.Files
+				}
+				return nil
 			}
 		}
-		return m.converge(name, nil, false, adopt)
+		return m.converge(name, nil, false, manifest)
 	}
 	return fmt.Errorf("unknown hook phase %q, want post, preun or postun", phase)
 }
@@ -199,10 +200,12 @@ func (m *Manager) Converge(pkg string, files []string, repin bool) error {
 	return m.converge(pkg, files, repin, nil)
 }
 
-// converge is Converge that first claims, for pkg, each live entry that
-// matches exactly a definition in the binfmt.d files among adopt, whether
-// or not the record has it.
-func (m *Manager) converge(pkg string, files []string, repin bool, adopt []string) error {
+// converge is Converge that, when pkg's record is damaged or empty, first
+// claims each live entry that matches exactly a definition in the
+// binfmt.d files among manifest() (nil: none). Only then is the manifest
+// asked for: the rpm query is the dearest part of a hook, and a sound
+// record alone decides.
+func (m *Manager) converge(pkg string, files []string, repin bool, manifest func() []string) error {
 	if err := ValidPackage(pkg); err != nil {
 		return err
 	}
@@ -225,20 +228,20 @@ func (m *Manager) converge(pkg string, files []string, repin bool, adopt []strin
 		}
 		lineErrs = &skippedLines{pkg: pkg, errs: bad}
 	}
-	claims, err := m.Store.Claims(pkg)
+	claims, claimErr := m.Store.Claims(pkg)
 	if claims == nil {
-		return err
+		return claimErr
 	}
-	if err != nil {
-		m.notice("%v (ignoring what could not be read)", err)
+	if claimErr != nil {
+		m.notice("%v (ignoring what could not be read)", claimErr)
 	}
 
 	fs, err := binfmt.Open(m.BinfmtDir)
 	if err != nil {
 		return m.unavailable(pkg, err, len(files) == 0)
 	}
-	if len(adopt) > 0 {
-		m.adopt(fs, claims, adopt)
+	if manifest != nil && (claimErr != nil || len(claims) == 0) {
+		m.adopt(fs, claims, manifest())
 	}
 
 	// Decide what to do with each entry before writing anything.
@@ -401,11 +404,7 @@ func (m *Manager) register(fs *binfmt.FS, l binfmt.Line, live *binfmt.Live, clai
 		}
 		crashPoint("after-unregister")
 	}
-	s := l.Raw
-	if s == "" {
-		s = l.RegisterString()
-	}
-	if err := fs.RegisterString(l.Name, s); err != nil {
+	if err := fs.RegisterString(l.Name, l.RegisterLine()); err != nil {
 		return fmt.Errorf("%s: %w", l, err)
 	}
 	crashPoint("after-register")
