@@ -89,7 +89,7 @@ fmt-check:
 	@out=$$(gofmt -l cmd pkg); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # fuzz runs each fuzz target for FUZZTIME; the corpus lives in testdata/.
-FUZZ_TARGETS := ./pkg/binfmt:FuzzParseLine ./pkg/binfmt:FuzzParseLive ./pkg/lifecycle:FuzzParseRecord \
+FUZZ_TARGETS := ./pkg/binfmt:FuzzParse ./pkg/binfmt:FuzzParseLine ./pkg/binfmt:FuzzParseLive ./pkg/lifecycle:FuzzParseRecord \
 	./pkg/lifecycle:FuzzParseManifests ./pkg/lifecycle:FuzzRecordRoundTrip ./pkg/inspect:FuzzRead
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

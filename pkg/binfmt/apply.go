@@ -33,24 +33,43 @@ type Result struct {
 func (f *FS) Apply(lines []Line, root string) []Result {
 	results := make([]Result, 0, len(lines))
 	c := newChecker(root)
+	// One listing instead of one failed read per absent entry. Should
+	// the listing fail, every entry is read, and that read reports why.
+	var live map[string]bool
+	if names, err := f.Names(); err == nil {
+		live = make(map[string]bool, len(names))
+		for _, n := range names {
+			live[n] = true
+		}
+	}
 	for _, l := range lines {
 		r := Result{Line: l}
 		r.Warnings, r.Err = c.check(l.Entry)
 		if r.Err == nil {
-			r.Action, r.Err = f.apply(l)
+			r.Action, r.Err = f.apply(l, live == nil || live[l.Name])
 		}
 		if r.Err != nil {
 			r.Action = Failed
 			r.Err = &LineError{File: l.File, Num: l.Num, Err: r.Err}
+		}
+		if live != nil {
+			// A later line of the same name must find this one.
+			live[l.Name] = true
 		}
 		results = append(results, r)
 	}
 	return results
 }
 
-func (f *FS) apply(l Line) (Action, error) {
+// apply registers l. mayExist is false when the listing taken at the
+// start shows no entry called l.Name.
+func (f *FS) apply(l Line, mayExist bool) (Action, error) {
 	s := l.RegisterLine()
-	live, err := f.Entry(l.Name)
+	var cur Live
+	err := ErrNotFound
+	if mayExist {
+		cur, err = f.Entry(l.Name)
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		if err := f.RegisterString(l.Name, s); err != nil {
@@ -59,7 +78,7 @@ func (f *FS) apply(l Line) (Action, error) {
 		return Registered, nil
 	case err != nil:
 		return Failed, err
-	case live.Enabled && live.Matches(l.Entry):
+	case cur.Enabled && cur.Matches(l.Entry):
 		return Unchanged, nil
 	}
 	if err := f.Unregister(l.Name); err != nil && !errors.Is(err, ErrNotFound) {

@@ -1,8 +1,6 @@
 package binfmt
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -57,7 +55,7 @@ type Line struct {
 	Raw string
 }
 
-func (l Line) String() string { return fmt.Sprintf("%s:%d", l.File, l.Num) }
+func (l Line) String() string { return l.File + ":" + strconv.Itoa(l.Num) }
 
 // RegisterLine is what to write to the register file for l: the line as
 // written, which is what systemd-binfmt writes, or the rendered entry for
@@ -381,20 +379,29 @@ func pickDelimiter(used string) byte {
 // *LineError per bad one, so that one bad line does not stop the others,
 // as in systemd-binfmt.
 func Parse(r io.Reader, file string) ([]Line, []error) {
-	var lines []Line
-	var errs []error
-	br := bufio.NewReader(r)
-	for n := 1; ; n++ {
-		text, err := br.ReadString('\n')
-		if text == "" && err != nil {
-			if err != io.EOF {
-				errs = append(errs, &LineError{File: file, Num: n, Err: err})
-			}
-			break
+	data, err := io.ReadAll(r)
+	lines, errs, n := parseText(string(data), file)
+	if err != nil {
+		errs = append(errs, &LineError{File: file, Num: n, Err: err})
+	}
+	return lines, errs
+}
+
+// parseText parses the whole text of a file. It also returns the number
+// the line after the last one would have. It works on the text in place,
+// without a bufio.Reader: binfmtctl parses a few dozen files per run, and
+// inside an rpm transaction every buffer it touches is fresh memory.
+func parseText(text, file string) (lines []Line, errs []error, n int) {
+	for n = 1; text != ""; n++ {
+		line := text
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			line, text = text[:i], text[i+1:]
+		} else {
+			text = ""
 		}
 		// systemd's strstrip trims WHITESPACE, which is " \t\n\r": a
 		// vertical tab or a form feed stays part of the line.
-		s := strings.Trim(text, " \t\n\r")
+		s := strings.Trim(line, " \t\n\r")
 		if s == "" || s[0] == '#' || s[0] == ';' {
 			continue
 		}
@@ -411,7 +418,7 @@ func Parse(r io.Reader, file string) ([]Line, []error) {
 		}
 		lines = append(lines, Line{Entry: e, File: file, Num: n, Raw: s})
 	}
-	return lines, errs
+	return lines, errs, n
 }
 
 // ParseFile parses the binfmt.d file at path; see Parse.
@@ -420,5 +427,6 @@ func ParseFile(path string) ([]Line, []error) {
 	if err != nil {
 		return nil, []error{fmt.Errorf("reading binfmt.d file %q: %w", path, err)}
 	}
-	return Parse(bytes.NewReader(data), path)
+	lines, errs, _ := parseText(string(data), path)
+	return lines, errs
 }

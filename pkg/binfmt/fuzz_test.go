@@ -3,6 +3,7 @@ package binfmt_test
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
@@ -96,6 +97,48 @@ func FuzzParseLive(f *testing.F) {
 		}
 		if !l.Enabled || !l.Matches(e) {
 			t.Fatalf("ParseLine(%q) = %+v, whose entry file %q parses as %+v", line, e, status, l)
+		}
+	})
+}
+
+// FuzzParse checks Parse on whole binfmt.d files: it never panics, every
+// line it accepts is the trimmed text of the line it names and parses
+// alone to the same entry, every error names a line, and the lines and
+// errors cover each non-comment line once.
+func FuzzParse(f *testing.F) {
+	f.Add(aarch64Line + "\n")
+	f.Add("# comment\n; other\n\n  " + aarch64Line + " \r\n:bad:Q::x::/b:\n:a:E::x::/b:")
+	f.Add(" \t:ok:E::ok::/bin/sh:\r\t \n\x0b:vt:E::x::/b:\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		lines, errs := binfmt.Parse(strings.NewReader(text), "f.conf")
+		raw := strings.Split(text, "\n")
+		want := 0
+		for _, l := range raw {
+			s := strings.Trim(l, " \t\n\r")
+			if s != "" && s[0] != '#' && s[0] != ';' {
+				want++
+			}
+		}
+		if len(lines)+len(errs) != want {
+			t.Fatalf("Parse(%q): %d lines and %d errors, want %d in all", text, len(lines), len(errs), want)
+		}
+		for _, l := range lines {
+			if l.Num < 1 || l.Num > len(raw) {
+				t.Fatalf("Parse(%q): line number %d out of range", text, l.Num)
+			}
+			if s := strings.Trim(raw[l.Num-1], " \t\n\r"); l.Raw != s {
+				t.Fatalf("Parse(%q): line %d is %q, want %q", text, l.Num, l.Raw, s)
+			}
+			e, err := binfmt.ParseLine(l.Raw)
+			if err != nil || !reflect.DeepEqual(e, l.Entry) {
+				t.Fatalf("Parse(%q): line %d parsed to %+v, alone to %+v, %v", text, l.Num, l.Entry, e, err)
+			}
+		}
+		for _, err := range errs {
+			var le *binfmt.LineError
+			if !errors.As(err, &le) || le.File != "f.conf" || le.Num < 1 || le.Num > len(raw) {
+				t.Fatalf("Parse(%q): error %v does not name a line of f.conf", text, err)
+			}
 		}
 	})
 }

@@ -73,23 +73,35 @@ type Live struct {
 // order, which is the most recently registered first: the order in which
 // the kernel tries them (fs/binfmt_misc.c adds entries at the list head).
 func (f *FS) Names() ([]string, error) {
-	d, err := os.Open(f.Dir)
+	// Plain system calls, as in readFile: os.Open would also set up the
+	// runtime's poller, which status and register never need otherwise.
+	fd, err := unix.Open(f.Dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, kernelError(fmt.Sprintf("listing %q", f.Dir), err)
 	}
-	defer d.Close()
-	// Readdirnames keeps getdents order; os.ReadDir would sort by name.
-	all, err := d.Readdirnames(-1)
-	if err != nil {
-		return nil, kernelError(fmt.Sprintf("listing %q", f.Dir), err)
-	}
-	names := all[:0]
-	for _, n := range all {
-		if n != "register" && n != "status" {
-			names = append(names, n)
+	defer unix.Close(fd)
+	var names []string
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.ReadDirent(fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, kernelError(fmt.Sprintf("listing %q", f.Dir), err)
+		}
+		if n == 0 {
+			return names, nil
+		}
+		// ParseDirent keeps getdents order and skips "." and "..".
+		var all []string
+		_, _, all = unix.ParseDirent(buf[:n], -1, all)
+		for _, name := range all {
+			if name != "register" && name != "status" {
+				names = append(names, name)
+			}
 		}
 	}
-	return names, nil
 }
 
 // Entries reads every live entry, most recent first. An entry removed

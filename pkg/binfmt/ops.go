@@ -52,7 +52,7 @@ func (f *FS) RegisterString(name, s string) error {
 			return fmt.Errorf("registering %q: %w: its interpreter does not exist (flag F opens it when registering)", name, ErrInvalid)
 		}
 	}
-	return f.explain(fmt.Sprintf("registering %q", name), err)
+	return f.explain(err, "registering %q", name)
 }
 
 // Unregister removes the entry called name, and only it, by writing -1
@@ -63,7 +63,7 @@ func (f *FS) Unregister(name string) error {
 		return fmt.Errorf("unregistering %q: %w", name, err)
 	}
 	err := writeFile(filepath.Join(f.Dir, name), []byte("-1"))
-	return f.explain(fmt.Sprintf("unregistering %q", name), err)
+	return f.explain(err, "unregistering %q", name)
 }
 
 // Replace registers e, first unregistering a live entry of the same name.
@@ -87,15 +87,17 @@ func (f *FS) setEnabled(name, v string) error {
 		return fmt.Errorf("%s %q: %w", action, name, err)
 	}
 	err := writeFile(filepath.Join(f.Dir, name), []byte(v))
-	return f.explain(fmt.Sprintf("%s %q", action, name), err)
+	return f.explain(err, "%s %q", action, name)
 }
 
 // explain turns an errno into a sentinel error, telling "binfmt_misc went
-// away" apart from "no such entry", which both come back as ENOENT.
-func (f *FS) explain(action string, err error) error {
+// away" apart from "no such entry", which both come back as ENOENT. The
+// message is only formatted for an error: this runs once per entry.
+func (f *FS) explain(err error, format string, args ...any) error {
 	if err == nil {
 		return nil
 	}
+	action := fmt.Sprintf(format, args...)
 	if errors.Is(err, unix.ENOENT) {
 		if ok, _ := Mounted(f.Dir); !ok {
 			return fmt.Errorf("%s: %w", action, ErrNotMounted)

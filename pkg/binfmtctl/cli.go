@@ -7,8 +7,6 @@ import (
 	"io"
 	"sort"
 
-	"github.com/spf13/pflag"
-
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
 )
 
@@ -29,10 +27,10 @@ type globals struct {
 	stateDir  string
 }
 
-func (g *globals) register(fs *pflag.FlagSet) {
-	fs.StringVar(&g.binfmtDir, "binfmt-dir", binfmt.DefaultDir, "binfmt_misc mount point")
-	fs.StringVar(&g.root, "root", "/", "root directory for binfmt.d files and the state record; interpreters are checked from / as the kernel opens them")
-	fs.StringVar(&g.stateDir, "state-dir", "", "state record directory (default ROOT/var/lib/binfmtctl)")
+func (g *globals) register(fs *flagSet) {
+	fs.String(&g.binfmtDir, "binfmt-dir", binfmt.DefaultDir, "binfmt_misc mount point")
+	fs.String(&g.root, "root", "/", "root directory for binfmt.d files and the state record; interpreters are checked from / as the kernel opens them")
+	fs.String(&g.stateDir, "state-dir", "", "state record directory (default ROOT/var/lib/binfmtctl)")
 }
 
 type command struct {
@@ -40,7 +38,7 @@ type command struct {
 	args    string
 	summary string
 	run     func(c *ctx, args []string) int
-	flags   func(fs *pflag.FlagSet, c *ctx)
+	flags   func(fs *flagSet, c *ctx)
 }
 
 // ctx carries one invocation's flags and writers.
@@ -63,16 +61,16 @@ func init() {
 	// usage, which refers back to the table.
 	commands = []command{
 		{name: "register", args: "FILE|NAME...", summary: "apply binfmt.d files like systemd-binfmt FILE..., replacing only same-name entries that differ", run: runRegister,
-			flags: func(fs *pflag.FlagSet, c *ctx) {
-				fs.BoolVar(&c.mount, "mount", false, "mount binfmt_misc first if it is not mounted")
+			flags: func(fs *flagSet, c *ctx) {
+				fs.Bool(&c.mount, "mount", "", "mount binfmt_misc first if it is not mounted")
 			}},
 		{name: "unregister", args: "NAME...", summary: "unregister exactly the named entries", run: runUnregister},
 		{name: "enable", args: "NAME...", summary: "enable the named entries", run: runEnable},
 		{name: "disable", args: "NAME...", summary: "disable the named entries (they stay registered)", run: runDisable},
 		{name: "status", args: "[NAME...]", summary: "show the live entries, their owners and whether their interpreters exist", run: runStatus,
-			flags: func(fs *pflag.FlagSet, c *ctx) { fs.BoolVar(&c.json, "json", false, "print JSON") }},
+			flags: func(fs *flagSet, c *ctx) { fs.Bool(&c.json, "json", "", "print JSON") }},
 		{name: "find", args: "FILE", summary: "show which entry the kernel would use to run FILE", run: runFind,
-			flags: func(fs *pflag.FlagSet, c *ctx) { fs.BoolVar(&c.json, "json", false, "print JSON") }},
+			flags: func(fs *flagSet, c *ctx) { fs.Bool(&c.json, "json", "", "print JSON") }},
 		{name: "cat-config", args: "", summary: "show the effective binfmt.d configuration, with the file each line comes from", run: runCatConfig},
 	}
 	commands = append(commands, lifecycleCommands()...)
@@ -86,29 +84,28 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	c := &ctx{stdout: out, stderr: stderr}
-	top := pflag.NewFlagSet("binfmtctl", pflag.ContinueOnError)
-	top.SetOutput(io.Discard)
-	top.SetInterspersed(false)
+	top := &flagSet{}
 	c.globals.register(top)
-	help := top.BoolP("help", "h", false, "show help")
-	version := top.Bool("version", false, "show the version")
+	var help, version bool
+	top.Bool(&help, "help", "h", "show help")
+	top.Bool(&version, "version", "", "show the version")
 	if err := top.Parse(args); err != nil {
 		c.errorf("%v", err)
 		usage(stderr)
 		return exitUsage
 	}
 	switch {
-	case *version:
+	case version:
 		fmt.Fprintf(stdout, "binfmtctl %s\n", Version)
 		return exitOK
-	case *help:
+	case help:
 		usage(stdout)
 		return exitOK
-	case top.NArg() == 0:
+	case len(top.Args()) == 0:
 		usage(stderr)
 		return exitUsage
 	}
-	name, rest := top.Arg(0), top.Args()[1:]
+	name, rest := top.Args()[0], top.Args()[1:]
 	if name == "help" {
 		usage(stdout)
 		return exitOK
@@ -117,15 +114,15 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		if cmd.name != name {
 			continue
 		}
-		fs := pflag.NewFlagSet("binfmtctl "+name, pflag.ContinueOnError)
-		fs.SetOutput(io.Discard)
+		fs := &flagSet{interspersed: true}
 		// Global flags are accepted after the subcommand too. Registering
 		// them resets the variables to their defaults, so restore what
 		// was given before the subcommand.
 		given := c.globals
 		c.globals.register(fs)
 		c.globals = given
-		subHelp := fs.BoolP("help", "h", false, "show help")
+		var subHelp bool
+		fs.Bool(&subHelp, "help", "h", "show help")
 		if cmd.flags != nil {
 			cmd.flags(fs, c)
 		}
@@ -134,8 +131,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "usage: binfmtctl %s %s (see binfmtctl %s --help)\n", name, cmd.args, name)
 			return exitUsage
 		}
-		if *subHelp {
-			fmt.Fprintf(stdout, "usage: binfmtctl [global flags] %s [flags] %s\n\n%s\n\nflags:\n%s", name, cmd.args, cmd.summary, fs.FlagUsages())
+		if subHelp {
+			fmt.Fprintf(stdout, "usage: binfmtctl [global flags] %s [flags] %s\n\n%s\n\nflags:\n%s", name, cmd.args, cmd.summary, fs.Usages())
 			return exitOK
 		}
 		return cmd.run(c, fs.Args())
@@ -205,6 +202,12 @@ func runRegister(c *ctx, args []string) int {
 	}
 	code := exitOK
 	cfg := c.config()
+	// All lines go through one Apply, in order, so that the interpreter
+	// checks and the live listing are shared by every file.
+	var lines []binfmt.Line
+	// masked[i] lists the masked files given before line i, to print them
+	// in the order the files were given.
+	masked := map[int][]string{}
 	for _, arg := range args {
 		f, err := cfg.Resolve(arg)
 		if err != nil {
@@ -213,26 +216,34 @@ func runRegister(c *ctx, args []string) int {
 			continue
 		}
 		if f.Masked {
-			fmt.Fprintf(c.stdout, "%s: masked, nothing to register\n", f.Path)
+			masked[len(lines)] = append(masked[len(lines)], f.Path)
 			continue
 		}
-		lines, errs := cfg.Load(f)
+		l, errs := cfg.Load(f)
 		for _, err := range errs {
 			c.errorf("%v", err)
 			code = exitFail
 		}
-		for _, r := range fs.Apply(lines, "/") {
-			for _, w := range r.Warnings {
-				c.errorf("warning: %s", w)
-			}
-			if r.Err != nil {
-				c.errorf("%v", r.Err)
-				code = exitFail
-				continue
-			}
-			fmt.Fprintf(c.stdout, "%s: %s (%s)\n", r.Line.Name, r.Action, r.Line)
+		lines = append(lines, l...)
+	}
+	printMasked := func(i int) {
+		for _, p := range masked[i] {
+			fmt.Fprintf(c.stdout, "%s: masked, nothing to register\n", p)
 		}
 	}
+	for i, r := range fs.Apply(lines, "/") {
+		printMasked(i)
+		for _, w := range r.Warnings {
+			c.errorf("warning: %s", w)
+		}
+		if r.Err != nil {
+			c.errorf("%v", r.Err)
+			code = exitFail
+			continue
+		}
+		fmt.Fprintf(c.stdout, "%s: %s (%s)\n", r.Line.Name, r.Action, r.Line)
+	}
+	printMasked(len(lines))
 	return code
 }
 

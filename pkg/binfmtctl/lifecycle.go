@@ -8,8 +8,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/spf13/pflag"
-
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/lifecycle"
 )
@@ -19,9 +17,9 @@ func lifecycleCommands() []command {
 		{name: "hook", args: "post|preun|postun NEVRA COUNT", summary: "run a package scriptlet's hook: NEVRA is the exact package, COUNT is rpm's $1", run: runHook},
 		{name: "sync", args: "PACKAGE...", summary: "converge a package's entries on its installed binfmt.d files (after a hook could not run)", run: runSync},
 		{name: "prune", args: "", summary: "list entries left behind (interpreter gone, stale F pin, nothing defines them); --apply removes them", run: runPrune,
-			flags: func(fs *pflag.FlagSet, c *ctx) {
-				fs.BoolVar(&c.apply, "apply", false, "unregister what is found")
-				fs.BoolVar(&c.json, "json", false, "print JSON")
+			flags: func(fs *flagSet, c *ctx) {
+				fs.Bool(&c.apply, "apply", "", "unregister what is found")
+				fs.Bool(&c.json, "json", "", "print JSON")
 			}},
 	}
 }
