@@ -652,6 +652,10 @@ func TestCheckInterpreter(t *testing.T) {
 	link("/usr/bin/abslink", "/opt/ww/interp")
 	link("/usr/bin/rellink", "../lib/x/interp")
 	link("/usr/bin/goodlink", "good")
+	// Directory links with absolute targets lead inside the root, not to
+	// the host's /opt and /usr.
+	link("/usr/wwdir", "/opt/ww")
+	link("/usr/bindir", "/usr/bin")
 
 	tests := []struct {
 		interp string
@@ -670,6 +674,10 @@ func TestCheckInterpreter(t *testing.T) {
 		{"/usr/bin/abslink", "OC", "/opt/ww", "writable by group or others"},
 		{"/usr/bin/rellink", "OCF", "/usr/lib/x", "writable by group or others"},
 		{"/usr/bin/missing", "OC", "/usr/bin/missing", "does not exist"},
+		{"/usr/wwdir/interp", "OC", "/opt/ww", "writable by group or others"},
+		{"/usr/bindir/good", "OC", "", ""},
+		{"/usr/bindir/goodlink", "OC", "", ""},
+		{"/usr/bindir/user", "OC", "/usr/bin/user", "owned by uid 1000"},
 		// Without C or O the interpreter runs with the caller's own
 		// credentials, so its owner is not checked.
 		{"/usr/bin/groupw", "", "", ""},

@@ -81,7 +81,10 @@ func (f *FS) Names() ([]string, error) {
 	}
 	defer unix.Close(fd)
 	var names []string
-	buf := make([]byte, 4096)
+	// Small enough to stay on the stack without growing it: a 4 KiB
+	// buffer made the main goroutine's stack grow, which costs fresh
+	// pages on every run. Most tables fit in one or two reads.
+	buf := make([]byte, 1024)
 	for {
 		n, err := unix.ReadDirent(fd, buf)
 		if errors.Is(err, unix.EINTR) {

@@ -6,8 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // CheckInterpreter checks e's interpreter under root before e is
@@ -26,21 +26,24 @@ func CheckInterpreter(root string, e Entry) (warnings []string, err error) {
 	return newChecker(root).check(e)
 }
 
-// checker remembers what it looked up during one run: entries share their
-// directories (all of qemu's share all of them), so each path is looked at
-// once.
+// checker remembers what it found during one run: entries share their
+// directories (all of qemu's share all of them), so each path is looked
+// at once. binfmtctl runs inside rpm transactions, where every allocation
+// touches fresh memory, so lookups use plain system calls into reused
+// structures.
 type checker struct {
-	root  string
-	infos map[string]lstatResult
+	root     string
+	verdicts map[string]verdict
 }
 
-type lstatResult struct {
-	fi  fs.FileInfo
-	err error
+// verdict is what resolve found for one path.
+type verdict struct {
+	real string // the path with every symlink on the way followed
+	err  error
 }
 
 func newChecker(root string) *checker {
-	return &checker{root: root, infos: map[string]lstatResult{}}
+	return &checker{root: root, verdicts: map[string]verdict{}}
 }
 
 func (c *checker) host(p string) string {
@@ -50,18 +53,9 @@ func (c *checker) host(p string) string {
 	return filepath.Join(c.root, p)
 }
 
-func (c *checker) lstat(p string) (fs.FileInfo, error) {
-	r, ok := c.infos[p]
-	if !ok {
-		r.fi, r.err = os.Lstat(c.host(p))
-		c.infos[p] = r
-	}
-	return r.fi, r.err
-}
-
 func (c *checker) check(e Entry) (warnings []string, err error) {
-	host := c.host
-	if _, statErr := os.Stat(host(e.Interpreter)); errors.Is(statErr, fs.ErrNotExist) {
+	var st unix.Stat_t
+	if err := unix.Stat(c.host(e.Interpreter), &st); errors.Is(err, unix.ENOENT) {
 		if e.HasFlag('F') {
 			warnings = append(warnings, fmt.Sprintf("entry %q: interpreter %q does not exist; the kernel refuses flag F without it", e.Name, e.Interpreter))
 		} else {
@@ -71,80 +65,71 @@ func (c *checker) check(e Entry) (warnings []string, err error) {
 	if !e.HasFlag('C') && !e.HasFlag('O') {
 		return warnings, nil
 	}
-	paths, err := c.chain(e.Interpreter)
-	if err != nil {
+	if _, err := c.resolve(filepath.Clean(e.Interpreter), 0); err != nil {
+		var u *unsafeError
+		if errors.As(err, &u) {
+			return warnings, fmt.Errorf("entry %q with flags %s: %w: %s", e.Name, e.Flags, ErrUnsafe, u.why)
+		}
 		return warnings, fmt.Errorf("checking interpreter of %q: %w", e.Name, err)
-	}
-	for _, p := range paths {
-		fi, err := c.lstat(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			return warnings, fmt.Errorf("entry %q with flags %s: %w: %q does not exist", e.Name, e.Flags, ErrUnsafe, p)
-		}
-		if err != nil {
-			return warnings, fmt.Errorf("checking %q for entry %q: %w", p, e.Name, err)
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			return warnings, fmt.Errorf("checking %q for entry %q: no owner information", p, e.Name)
-		}
-		if st.Uid != 0 {
-			return warnings, fmt.Errorf("entry %q with flags %s: %w: %q is owned by uid %d, not root", e.Name, e.Flags, ErrUnsafe, p, st.Uid)
-		}
-		// Symlinks have mode 0777 on Linux and cannot be written through.
-		if fi.Mode()&fs.ModeSymlink == 0 && fi.Mode().Perm()&0o022 != 0 {
-			return warnings, fmt.Errorf("entry %q with flags %s: %w: %q is writable by group or others (mode %04o)", e.Name, e.Flags, ErrUnsafe, p, fi.Mode().Perm())
-		}
 	}
 	return warnings, nil
 }
 
-// chain lists every path whose owner and mode decide who controls p: p
-// itself, each directory above it, and the same for each symlink target
-// on the way.
-func (c *checker) chain(p string) ([]string, error) {
-	var out []string
-	seen := map[string]bool{}
-	var walk func(p string, depth int) error
-	walk = func(p string, depth int) error {
-		if depth > 40 {
-			return fmt.Errorf("resolving %q: too many levels of symbolic links", p)
-		}
-		p = filepath.Clean(p)
-		for q := p; ; q = filepath.Dir(q) {
-			if !seen[q] {
-				seen[q] = true
-				out = append(out, q)
-			}
-			if q == "/" {
-				break
-			}
-		}
-		// Follow symlinks in every component, relative to root.
-		parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
-		cur := "/"
-		for i, part := range parts {
-			next := filepath.Join(cur, part)
-			fi, err := c.lstat(next)
-			if err != nil {
-				return nil
-			}
-			if fi.Mode()&fs.ModeSymlink != 0 {
-				target, err := os.Readlink(c.host(next))
-				if err != nil {
-					return fmt.Errorf("reading link %q: %w", next, err)
-				}
-				if !filepath.IsAbs(target) {
-					target = filepath.Join(cur, target)
-				}
-				rest := filepath.Join(append([]string{target}, parts[i+1:]...)...)
-				return walk(rest, depth+1)
-			}
-			cur = next
-		}
-		return nil
+// unsafeError says which path makes an interpreter unsafe, and why.
+type unsafeError struct{ why string }
+
+func (e *unsafeError) Error() string { return e.why }
+
+// resolve checks everything whose owner and mode decide who controls the
+// absolute, clean path p: each directory above it, p itself, and the
+// same for where each symlink on the way leads, relative to the root. It
+// returns the path p really names.
+func (c *checker) resolve(p string, depth int) (string, error) {
+	if v, ok := c.verdicts[p]; ok {
+		return v.real, v.err
 	}
-	if err := walk(p, 0); err != nil {
-		return nil, err
+	real, err := c.resolveOnce(p, depth)
+	c.verdicts[p] = verdict{real, err}
+	return real, err
+}
+
+func (c *checker) resolveOnce(p string, depth int) (string, error) {
+	if depth > 40 {
+		return "", fmt.Errorf("resolving %q: too many levels of symbolic links", p)
 	}
-	return out, nil
+	// q is p with its directory's symlinks followed, so that the lstat
+	// below looks at p itself inside the root, never through a link.
+	q := p
+	if p != "/" {
+		dir, err := c.resolve(filepath.Dir(p), depth)
+		if err != nil {
+			return "", err
+		}
+		q = filepath.Join(dir, filepath.Base(p))
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(c.host(q), &st); errors.Is(err, unix.ENOENT) {
+		return "", &unsafeError{fmt.Sprintf("%q does not exist", q)}
+	} else if err != nil {
+		return "", fmt.Errorf("checking %q: %w", q, &fs.PathError{Op: "lstat", Path: q, Err: err})
+	}
+	if st.Uid != 0 {
+		return "", &unsafeError{fmt.Sprintf("%q is owned by uid %d, not root", q, st.Uid)}
+	}
+	isLink := st.Mode&unix.S_IFMT == unix.S_IFLNK
+	// Symlinks have mode 0777 on Linux and cannot be written through.
+	if !isLink && st.Mode&0o022 != 0 {
+		return "", &unsafeError{fmt.Sprintf("%q is writable by group or others (mode %04o)", q, st.Mode&0o777)}
+	}
+	if !isLink {
+		return q, nil
+	}
+	target, err := os.Readlink(c.host(q))
+	if err != nil {
+		return "", fmt.Errorf("reading link %q: %w", q, err)
+	}
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(filepath.Dir(q), target)
+	}
+	return c.resolve(filepath.Clean(target), depth+1)
 }
