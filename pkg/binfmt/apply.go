@@ -3,6 +3,8 @@ package binfmt
 import (
 	"errors"
 	"fmt"
+
+	"golang.org/x/sys/unix"
 )
 
 // Action says what Apply did with one entry.
@@ -42,11 +44,19 @@ func (f *FS) Apply(lines []Line, root string) []Result {
 			live[n] = true
 		}
 	}
+	// One descriptor for every registration. Should it fail to open,
+	// each registration opens the file itself and reports why.
+	reg, err := openWrite(f.registerPath())
+	if err != nil {
+		reg = -1
+	} else {
+		defer unix.Close(reg)
+	}
 	for _, l := range lines {
 		r := Result{Line: l}
 		r.Warnings, r.Err = c.check(l.Entry)
 		if r.Err == nil {
-			r.Action, r.Err = f.apply(l, live == nil || live[l.Name])
+			r.Action, r.Err = f.apply(l, live == nil || live[l.Name], reg)
 		}
 		if r.Err != nil {
 			r.Action = Failed
@@ -61,9 +71,10 @@ func (f *FS) Apply(lines []Line, root string) []Result {
 	return results
 }
 
-// apply registers l. mayExist is false when the listing taken at the
-// start shows no entry called l.Name.
-func (f *FS) apply(l Line, mayExist bool) (Action, error) {
+// apply registers l, writing to reg, the open register file or -1.
+// mayExist is false when the listing taken at the start shows no entry
+// called l.Name.
+func (f *FS) apply(l Line, mayExist bool, reg int) (Action, error) {
 	s := l.RegisterLine()
 	var cur Live
 	err := ErrNotFound
@@ -72,7 +83,7 @@ func (f *FS) apply(l Line, mayExist bool) (Action, error) {
 	}
 	switch {
 	case errors.Is(err, ErrNotFound):
-		if err := f.RegisterString(l.Name, s); err != nil {
+		if err := f.registerOn(reg, l.Name, s); err != nil {
 			return Failed, err
 		}
 		return Registered, nil
@@ -84,7 +95,7 @@ func (f *FS) apply(l Line, mayExist bool) (Action, error) {
 	if err := f.Unregister(l.Name); err != nil && !errors.Is(err, ErrNotFound) {
 		return Failed, err
 	}
-	if err := f.RegisterString(l.Name, s); err != nil {
+	if err := f.registerOn(reg, l.Name, s); err != nil {
 		return Failed, fmt.Errorf("%w (the previous entry %q was removed to replace it)", err, l.Name)
 	}
 	return Replaced, nil

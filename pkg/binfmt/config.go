@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // ConfigDirs are the binfmt.d directories in systemd's order of priority:
@@ -56,21 +58,22 @@ func (c Config) Lookup(name string) (File, error) {
 	var f File
 	for _, dir := range ConfigDirs {
 		p := filepath.Join(dir, name)
-		fi, err := os.Lstat(c.host(p))
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
+		var st unix.Stat_t
+		err := unix.Lstat(c.host(p), &st)
+		if errors.Is(err, unix.ENOENT) {
 			continue
 		}
 		if err != nil {
-			return File{}, fmt.Errorf("looking up binfmt.d file %q: %w", p, err)
+			return File{}, fmt.Errorf("looking up binfmt.d file %q: %w", p, &fs.PathError{Op: "lstat", Path: p, Err: err})
 		}
-		if fi.IsDir() {
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			continue
 		}
 		if f.Path != "" {
 			f.Shadowed = append(f.Shadowed, p)
 			continue
 		}
-		masked, err := c.masked(p, fi)
+		masked, err := c.masked(p, &st)
 		if err != nil {
 			return File{}, err
 		}
@@ -83,27 +86,33 @@ func (c Config) Lookup(name string) (File, error) {
 }
 
 // masked reports whether p masks its name: a symlink to /dev/null, or a
-// file that is empty once followed (systemd's null_or_empty_path).
-func (c Config) masked(p string, fi fs.FileInfo) (bool, error) {
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		target, err := os.Readlink(c.host(p))
+// file that is empty or a character device once followed (systemd's
+// null_or_empty_path). st is p's lstat. Plain system calls into a
+// Stat_t: binfmtctl resolves every file it is given, in each rpm
+// transaction, and os.Lstat allocates for each.
+func (c Config) masked(p string, st *unix.Stat_t) (bool, error) {
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		target, err := readlink(c.host(p))
 		if err != nil {
 			return false, fmt.Errorf("reading link %q: %w", p, err)
 		}
 		if target == "/dev/null" {
 			return true, nil
 		}
-		st, err := os.Stat(c.host(p))
-		if err != nil {
+		var followed unix.Stat_t
+		if err := unix.Stat(c.host(p), &followed); err != nil {
 			// A dangling link is not a mask; reading it reports the error.
 			return false, nil
 		}
-		fi = st
+		st = &followed
 	}
-	if fi.Mode()&fs.ModeCharDevice != 0 && fi.Name() == "null" {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFCHR:
 		return true, nil
+	case unix.S_IFREG:
+		return st.Size == 0, nil
 	}
-	return fi.Mode().IsRegular() && fi.Size() == 0, nil
+	return false, nil
 }
 
 // Files lists every *.conf name in ConfigDirs with the file that wins for
@@ -150,14 +159,14 @@ func (c Config) Resolve(arg string) (File, error) {
 		}
 		return c.Lookup(arg)
 	}
-	fi, err := os.Lstat(c.host(arg))
-	if err != nil {
-		return File{}, fmt.Errorf("resolving binfmt.d file %q: %w", arg, err)
+	var st unix.Stat_t
+	if err := unix.Lstat(c.host(arg), &st); err != nil {
+		return File{}, fmt.Errorf("resolving binfmt.d file %q: %w", arg, &fs.PathError{Op: "lstat", Path: arg, Err: err})
 	}
-	if fi.IsDir() {
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return File{}, fmt.Errorf("resolving binfmt.d file %q: is a directory", arg)
 	}
-	masked, err := c.masked(arg, fi)
+	masked, err := c.masked(arg, &st)
 	if err != nil {
 		return File{}, err
 	}

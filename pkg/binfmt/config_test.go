@@ -81,10 +81,14 @@ func TestConfigMasks(t *testing.T) {
 		// it just defines nothing.
 		"/etc/binfmt.d/comments.conf":     "# nothing\n",
 		"/usr/lib/binfmt.d/comments.conf": ":comments:E::a::/bin/sh:\n",
+		// systemd's null_or_empty takes any character device for a mask.
+		"/usr/lib/binfmt.d/zero.conf": ":zero:E::a::/bin/sh:\n",
+		"/etc/binfmt.d/zero.conf":     "->/dev/zero",
 	})
 	c := binfmt.Config{Root: root}
 	for name, wantMasked := range map[string]bool{
 		"devnull.conf": true, "empty.conf": true, "linkempty.conf": true, "link.conf": false, "comments.conf": false,
+		"zero.conf": true,
 	} {
 		f, err := c.Lookup(name)
 		if err != nil {

@@ -423,7 +423,10 @@ func parseText(text, file string) (lines []Line, errs []error, n int) {
 
 // ParseFile parses the binfmt.d file at path; see Parse.
 func ParseFile(path string) ([]Line, []error) {
-	data, err := readFile(path)
+	// The text is copied into one string below, so it is read into a
+	// buffer on the stack.
+	var buf [1024]byte
+	data, err := readFileInto(path, buf[:])
 	if err != nil {
 		return nil, []error{fmt.Errorf("reading binfmt.d file %q: %w", path, err)}
 	}

@@ -13,11 +13,19 @@ import (
 // write would register a truncated entry or fail; and O_CREAT is never
 // used, because binfmt_misc files are only ever created by the kernel.
 func writeFile(path string, data []byte) error {
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	fd, err := openWrite(path)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
+	return writeOnce(fd, data)
+}
+
+func openWrite(path string) (int, error) {
+	return unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+}
+
+func writeOnce(fd int, data []byte) error {
 	n, err := unix.Write(fd, data)
 	if err != nil {
 		return err
@@ -38,13 +46,26 @@ func (f *FS) Register(e Entry) error {
 // called name, as it is. Use it to write a configuration line verbatim,
 // as systemd-binfmt does.
 func (f *FS) RegisterString(name, s string) error {
+	return f.registerOn(-1, name, s)
+}
+
+// registerOn is RegisterString writing to fd, an open register file, or
+// opening the register file itself when fd is -1. Each write(2) to the
+// register file is parsed as one entry, so Apply opens it once for all
+// its lines.
+func (f *FS) registerOn(fd int, name, s string) error {
 	if err := ValidName(name); err != nil {
 		return fmt.Errorf("registering %q: %w", name, err)
 	}
 	if len(s) > MaxRegisterLength {
 		return fmt.Errorf("registering %q: %w: register string is %d bytes, the kernel accepts at most %d", name, ErrInvalid, len(s), MaxRegisterLength)
 	}
-	err := writeFile(filepath.Join(f.Dir, "register"), []byte(s))
+	var err error
+	if fd < 0 {
+		err = writeFile(f.registerPath(), []byte(s))
+	} else {
+		err = writeOnce(fd, []byte(s))
+	}
 	if errors.Is(err, unix.ENOENT) {
 		if ok, _ := Mounted(f.Dir); ok {
 			// The register file exists, so ENOENT comes from flag F
@@ -54,6 +75,8 @@ func (f *FS) RegisterString(name, s string) error {
 	}
 	return f.explain(err, "registering %q", name)
 }
+
+func (f *FS) registerPath() string { return filepath.Join(f.Dir, "register") }
 
 // Unregister removes the entry called name, and only it, by writing -1
 // to its own file. It never writes to the status file, which would remove

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
@@ -20,8 +19,9 @@ import (
 // the offending path, unless the interpreter and every directory above it
 // are owned by root and writable by no one else.
 //
-// It returns warnings for problems the kernel reports itself, such as
-// flag F with a missing interpreter.
+// Without C or O, it returns warnings for problems the kernel reports
+// itself, such as flag F with a missing interpreter; with C or O a
+// missing interpreter is refused like an unsafe one.
 func CheckInterpreter(root string, e Entry) (warnings []string, err error) {
 	return newChecker(root).check(e)
 }
@@ -54,6 +54,18 @@ func (c *checker) host(p string) string {
 }
 
 func (c *checker) check(e Entry) (warnings []string, err error) {
+	if e.HasFlag('C') || e.HasFlag('O') {
+		// resolve looks at the interpreter and every link to it, so a
+		// missing interpreter is refused there.
+		if _, err := c.resolve(filepath.Clean(e.Interpreter), 0); err != nil {
+			var u *unsafeError
+			if errors.As(err, &u) {
+				return nil, fmt.Errorf("entry %q with flags %s: %w: %s", e.Name, e.Flags, ErrUnsafe, u.why)
+			}
+			return nil, fmt.Errorf("checking interpreter of %q: %w", e.Name, err)
+		}
+		return nil, nil
+	}
 	var st unix.Stat_t
 	if err := unix.Stat(c.host(e.Interpreter), &st); errors.Is(err, unix.ENOENT) {
 		if e.HasFlag('F') {
@@ -61,16 +73,6 @@ func (c *checker) check(e Entry) (warnings []string, err error) {
 		} else {
 			warnings = append(warnings, fmt.Sprintf("entry %q: interpreter %q does not exist; matching programs will fail to run", e.Name, e.Interpreter))
 		}
-	}
-	if !e.HasFlag('C') && !e.HasFlag('O') {
-		return warnings, nil
-	}
-	if _, err := c.resolve(filepath.Clean(e.Interpreter), 0); err != nil {
-		var u *unsafeError
-		if errors.As(err, &u) {
-			return warnings, fmt.Errorf("entry %q with flags %s: %w: %s", e.Name, e.Flags, ErrUnsafe, u.why)
-		}
-		return warnings, fmt.Errorf("checking interpreter of %q: %w", e.Name, err)
 	}
 	return warnings, nil
 }
@@ -124,7 +126,7 @@ func (c *checker) resolveOnce(p string, depth int) (string, error) {
 	if !isLink {
 		return q, nil
 	}
-	target, err := os.Readlink(c.host(q))
+	target, err := readlink(c.host(q))
 	if err != nil {
 		return "", fmt.Errorf("reading link %q: %w", q, err)
 	}

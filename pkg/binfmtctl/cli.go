@@ -204,7 +204,8 @@ func runRegister(c *ctx, args []string) int {
 	cfg := c.config()
 	// All lines go through one Apply, in order, so that the interpreter
 	// checks and the live listing are shared by every file.
-	var lines []binfmt.Line
+	// Most binfmt.d files hold one line.
+	lines := make([]binfmt.Line, 0, len(args))
 	// masked[i] lists the masked files given before line i, to print them
 	// in the order the files were given.
 	masked := map[int][]string{}
