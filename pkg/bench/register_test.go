@@ -101,10 +101,12 @@ func TestRegistrationAgainstSystemdBinfmt(t *testing.T) {
 	sandbox.Require(t, "/lib/systemd/systemd-binfmt", "systemd")
 	confs := qemuConfs(t)
 	dir := t.TempDir()
-	ctl, noop := filepath.Join(dir, "binfmtctl"), filepath.Join(dir, "noop")
+	ctl, noop, loop := filepath.Join(dir, "binfmtctl"), filepath.Join(dir, "noop"), filepath.Join(dir, "loop")
 	goBuild(t, "../../cmd/binfmtctl", ctl)
 	os.WriteFile(filepath.Join(dir, "noop.go"), []byte("package main\nfunc main() {}\n"), 0o644)
 	goBuild(t, filepath.Join(dir, "noop.go"), noop)
+	os.WriteFile(filepath.Join(dir, "loop.go"), []byte(minimalLoop), 0o644)
+	goBuild(t, filepath.Join(dir, "loop.go"), loop)
 
 	fs := &binfmt.FS{Dir: ns.BinfmtDir}
 	var lines []binfmt.Line
@@ -146,8 +148,13 @@ func TestRegistrationAgainstSystemdBinfmt(t *testing.T) {
 			return d
 		},
 		func() time.Duration { return timeCmd(t, noop) },
+		func() time.Duration {
+			d := timeCmd(t, loop, confs...)
+			check("the minimal Go loop")
+			return d
+		},
 	)
-	sd, ctlS, inproc, spawn := s[0], s[1], s[2], s[3]
+	sd, ctlS, inproc, spawn, minimal := s[0], s[1], s[2], s[3], s[4]
 	ratio := Ratio(ctlS, sd)
 	fi, _ := os.Stat(ctl)
 	report(t, fmt.Sprintf("## Registration: %d qemu entries, %d interleaved rounds\n\n%s\nbinfmtctl / systemd-binfmt: **%.2f×** (target ≤ 0.6×). Floor (no-op start + in-process writes): %.2f×. Stripped static binfmtctl: %.2f MB.\n",
@@ -157,12 +164,46 @@ func TestRegistrationAgainstSystemdBinfmt(t *testing.T) {
 			{"`binfmtctl register FILE...`", ctlS.String(), fmt.Sprintf("%.2f×", ratio)},
 			{"the same writes, in a running process", inproc.String(), fmt.Sprintf("%.2f×", Ratio(inproc, sd))},
 			{"start a no-op static Go binary", spawn.String(), fmt.Sprintf("%.2f×", Ratio(spawn, sd))},
+			{"a minimal Go program: os.ReadFile each file, write each line (no checks, no output)", minimal.String(), fmt.Sprintf("%.2f×", Ratio(minimal, sd))},
 		}),
 		ratio, float64(inproc.Median()+spawn.Median())/float64(sd.Median()), float64(fi.Size())/1e6))
 	if ratio > 1.25 {
 		t.Errorf("binfmtctl register takes %.2f× systemd-binfmt's time; the target is ≤ 0.6× (this guard fails above 1.25×)", ratio)
 	}
 }
+
+// minimalLoop is the least a Go program can do to apply binfmt.d files:
+// the reference for what binfmtctl's checks and output cost on top.
+const minimalLoop = `package main
+
+import (
+	"os"
+	"strings"
+)
+
+func main() {
+	for _, p := range os.Args[1:] {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			os.Exit(1)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || line[0] == '#' || line[0] == ';' {
+				continue
+			}
+			f, err := os.OpenFile("/proc/sys/fs/binfmt_misc/register", os.O_WRONLY, 0)
+			if err != nil {
+				os.Exit(1)
+			}
+			if _, err := f.WriteString(line); err != nil {
+				os.Exit(1)
+			}
+			f.Close()
+		}
+	}
+}
+`
 
 // TestStatusWithFortyEntries times binfmtctl status with 40 entries.
 func TestStatusWithFortyEntries(t *testing.T) {

@@ -54,26 +54,28 @@ func (c *ctx) errorf(format string, args ...any) {
 	fmt.Fprintf(c.stderr, "binfmtctl: "+format+"\n", args...)
 }
 
-var commands []command
-
-func init() {
-	// Built here, not as a literal, because the run functions refer to
-	// usage, which refers back to the table.
-	commands = []command{
-		{name: "register", args: "FILE|NAME...", summary: "apply binfmt.d files like systemd-binfmt FILE..., replacing only same-name entries that differ", run: runRegister,
-			flags: func(fs *flagSet, c *ctx) {
-				fs.Bool(&c.mount, "mount", "", "mount binfmt_misc first if it is not mounted")
-			}},
-		{name: "unregister", args: "NAME...", summary: "unregister exactly the named entries", run: runUnregister},
-		{name: "enable", args: "NAME...", summary: "enable the named entries", run: runEnable},
-		{name: "disable", args: "NAME...", summary: "disable the named entries (they stay registered)", run: runDisable},
-		{name: "status", args: "[NAME...]", summary: "show the live entries, their owners and whether their interpreters exist", run: runStatus,
-			flags: func(fs *flagSet, c *ctx) { fs.Bool(&c.json, "json", "", "print JSON") }},
-		{name: "find", args: "FILE", summary: "show which entry the kernel would use to run FILE", run: runFind,
-			flags: func(fs *flagSet, c *ctx) { fs.Bool(&c.json, "json", "", "print JSON") }},
-		{name: "cat-config", args: "", summary: "show the effective binfmt.d configuration, with the file each line comes from", run: runCatConfig},
-	}
-	commands = append(commands, lifecycleCommands()...)
+// commands is a literal, so that it is laid out at link time instead
+// of built at every start-up.
+var commands = []command{
+	{name: "register", args: "FILE|NAME...", summary: "apply binfmt.d files like systemd-binfmt FILE..., replacing only same-name entries that differ", run: runRegister,
+		flags: func(fs *flagSet, c *ctx) {
+			fs.Bool(&c.mount, "mount", "", "mount binfmt_misc first if it is not mounted")
+		}},
+	{name: "unregister", args: "NAME...", summary: "unregister exactly the named entries", run: runUnregister},
+	{name: "enable", args: "NAME...", summary: "enable the named entries", run: runEnable},
+	{name: "disable", args: "NAME...", summary: "disable the named entries (they stay registered)", run: runDisable},
+	{name: "status", args: "[NAME...]", summary: "show the live entries, their owners and whether their interpreters exist", run: runStatus,
+		flags: func(fs *flagSet, c *ctx) { fs.Bool(&c.json, "json", "", "print JSON") }},
+	{name: "find", args: "FILE", summary: "show which entry the kernel would use to run FILE", run: runFind,
+		flags: func(fs *flagSet, c *ctx) { fs.Bool(&c.json, "json", "", "print JSON") }},
+	{name: "cat-config", args: "", summary: "show the effective binfmt.d configuration, with the file each line comes from", run: runCatConfig},
+	{name: "hook", args: "post|preun|postun NEVRA COUNT", summary: "run a package scriptlet's hook: NEVRA is the exact package, COUNT is rpm's $1", run: runHook},
+	{name: "sync", args: "PACKAGE...", summary: "converge a package's entries on its installed binfmt.d files (after a hook could not run)", run: runSync},
+	{name: "prune", args: "", summary: "list entries left behind (interpreter gone, stale F pin, nothing defines them); --apply removes them", run: runPrune,
+		flags: func(fs *flagSet, c *ctx) {
+			fs.Bool(&c.apply, "apply", "", "unregister what is found")
+			fs.Bool(&c.json, "json", "", "print JSON")
+		}},
 }
 
 // Run runs binfmtctl with args (without the program name) and returns the

@@ -12,18 +12,6 @@ import (
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/lifecycle"
 )
 
-func lifecycleCommands() []command {
-	return []command{
-		{name: "hook", args: "post|preun|postun NEVRA COUNT", summary: "run a package scriptlet's hook: NEVRA is the exact package, COUNT is rpm's $1", run: runHook},
-		{name: "sync", args: "PACKAGE...", summary: "converge a package's entries on its installed binfmt.d files (after a hook could not run)", run: runSync},
-		{name: "prune", args: "", summary: "list entries left behind (interpreter gone, stale F pin, nothing defines them); --apply removes them", run: runPrune,
-			flags: func(fs *flagSet, c *ctx) {
-				fs.Bool(&c.apply, "apply", "", "unregister what is found")
-				fs.Bool(&c.json, "json", "", "print JSON")
-			}},
-	}
-}
-
 func (c *ctx) manager() *lifecycle.Manager {
 	state := c.stateDir
 	if state == "" {
