@@ -52,11 +52,13 @@ func (f *FS) Apply(lines []Line, root string) []Result {
 	} else {
 		defer unix.Close(reg)
 	}
+	var buf []byte
 	for _, l := range lines {
 		r := Result{Line: l}
 		r.Warnings, r.Err = c.check(l.Entry)
 		if r.Err == nil {
-			r.Action, r.Err = f.apply(l, live == nil || live[l.Name], reg)
+			buf = append(buf[:0], l.RegisterLine()...)
+			r.Action, r.Err = f.apply(l, live == nil || live[l.Name], reg, buf)
 		}
 		if r.Err != nil {
 			r.Action = Failed
@@ -71,11 +73,10 @@ func (f *FS) Apply(lines []Line, root string) []Result {
 	return results
 }
 
-// apply registers l, writing to reg, the open register file or -1.
-// mayExist is false when the listing taken at the start shows no entry
-// called l.Name.
-func (f *FS) apply(l Line, mayExist bool, reg int) (Action, error) {
-	s := l.RegisterLine()
+// apply registers l, writing s, its register line, to reg, the open
+// register file or -1. mayExist is false when the listing taken at the
+// start shows no entry called l.Name.
+func (f *FS) apply(l Line, mayExist bool, reg int, s []byte) (Action, error) {
 	var cur Live
 	err := ErrNotFound
 	if mayExist {

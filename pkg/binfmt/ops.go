@@ -46,14 +46,14 @@ func (f *FS) Register(e Entry) error {
 // called name, as it is. Use it to write a configuration line verbatim,
 // as systemd-binfmt does.
 func (f *FS) RegisterString(name, s string) error {
-	return f.registerOn(-1, name, s)
+	return f.registerOn(-1, name, []byte(s))
 }
 
-// registerOn is RegisterString writing to fd, an open register file, or
-// opening the register file itself when fd is -1. Each write(2) to the
+// registerOn is RegisterString writing s to fd, an open register file,
+// or opening the register file itself when fd is -1. Each write(2) to the
 // register file is parsed as one entry, so Apply opens it once for all
-// its lines.
-func (f *FS) registerOn(fd int, name, s string) error {
+// its lines, and copies each line into one reused buffer.
+func (f *FS) registerOn(fd int, name string, s []byte) error {
 	if err := ValidName(name); err != nil {
 		return fmt.Errorf("registering %q: %w", name, err)
 	}
@@ -62,9 +62,9 @@ func (f *FS) registerOn(fd int, name, s string) error {
 	}
 	var err error
 	if fd < 0 {
-		err = writeFile(f.registerPath(), []byte(s))
+		err = writeFile(f.registerPath(), s)
 	} else {
-		err = writeOnce(fd, []byte(s))
+		err = writeOnce(fd, s)
 	}
 	if errors.Is(err, unix.ENOENT) {
 		if ok, _ := Mounted(f.Dir); ok {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
 )
@@ -244,7 +245,9 @@ func runRegister(c *ctx, args []string) int {
 			code = exitFail
 			continue
 		}
-		fmt.Fprintf(c.stdout, "%s: %s (%s)\n", r.Line.Name, r.Action, r.Line)
+		// Written piece by piece rather than formatted: fmt would copy
+		// each Line to the heap to call its String method.
+		writeStrings(c.stdout, r.Line.Name, ": ", string(r.Action), " (", r.Line.File, ":", strconv.Itoa(r.Line.Num), ")\n")
 	}
 	printMasked(len(lines))
 	return code
@@ -346,6 +349,12 @@ func runCatConfig(c *ctx, args []string) int {
 		fmt.Fprintln(c.stdout)
 	}
 	return code
+}
+
+func writeStrings(w io.Writer, parts ...string) {
+	for _, p := range parts {
+		io.WriteString(w, p)
+	}
 }
 
 func orDash(s string) string {
