@@ -90,9 +90,10 @@ func timeCmd(t *testing.T, name string, args ...string) time.Duration {
 //
 // The target is binfmtctl ≤ 0.6× systemd-binfmt. On the 2-core VMs this
 // runs on, starting any Go binary already costs about 0.4× of
-// systemd-binfmt's whole run, and the figures swing by ±20 % with load, so
-// the guard here only fails when binfmtctl is clearly slower than
-// systemd-binfmt (> 1.25×); docs/benchmarks.md has the measured ratio.
+// systemd-binfmt's whole run, a minimal Go program doing the same writes
+// about 0.6×, and the figures swing by ±20 % when make test runs other
+// packages alongside, so the guard fails above 0.85×; docs/benchmarks.md
+// has the measured ratio.
 func TestRegistrationAgainstSystemdBinfmt(t *testing.T) {
 	ns := sandbox.Enter(t, sandbox.AtProc())
 	if ns == nil {
@@ -167,8 +168,8 @@ func TestRegistrationAgainstSystemdBinfmt(t *testing.T) {
 			{"a minimal Go program: os.ReadFile each file, write each line (no checks, no output)", minimal.String(), fmt.Sprintf("%.2f×", Ratio(minimal, sd))},
 		}),
 		ratio, float64(inproc.Median()+spawn.Median())/float64(sd.Median()), float64(fi.Size())/1e6))
-	if ratio > 1.25 {
-		t.Errorf("binfmtctl register takes %.2f× systemd-binfmt's time; the target is ≤ 0.6× (this guard fails above 1.25×)", ratio)
+	if ratio > 0.85 {
+		t.Errorf("binfmtctl register takes %.2f× systemd-binfmt's time; the target is ≤ 0.6× (this guard fails above 0.85×)", ratio)
 	}
 }
 
