@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -235,6 +236,26 @@ func (m *Manager) converge(pkg string, files []string, repin bool, manifest func
 	if claimErr != nil {
 		m.notice("%v (ignoring what could not be read)", claimErr)
 	}
+	// onDisk is what the record holds, when it was read whole. A save
+	// that would write the same bytes again is skipped: each costs two
+	// fsyncs in the middle of a transaction. So a fresh install writes
+	// its record once, as the intent, which the result repeats, and a
+	// reinstall that changes nothing writes nothing.
+	var onDisk []byte
+	if claimErr == nil {
+		onDisk = claims.Render()
+	}
+	save := func(c Claims) error {
+		if len(c) > 0 && onDisk != nil && bytes.Equal(c.Render(), onDisk) {
+			return nil
+		}
+		if err := m.Store.Save(pkg, c); err != nil {
+			onDisk = nil
+			return err
+		}
+		onDisk = c.Render()
+		return nil
+	}
 
 	fs, err := binfmt.Open(m.BinfmtDir)
 	if err != nil {
@@ -312,7 +333,7 @@ func (m *Manager) converge(pkg string, files []string, repin bool, manifest func
 		for _, t := range register {
 			intent.Add(t.line.Entry)
 		}
-		if err := m.Store.Save(pkg, intent); err != nil {
+		if err := save(intent); err != nil {
 			return err
 		}
 	}
@@ -328,6 +349,8 @@ func (m *Manager) converge(pkg string, files []string, repin bool, manifest func
 			for n, defs := range final {
 				rec[n] = defs
 			}
+			// Saved even when unchanged, so that a caller who may not
+			// write the record (not root) is told so.
 			if serr := m.Store.Save(pkg, rec); serr != nil {
 				return serr
 			}
@@ -358,7 +381,7 @@ func (m *Manager) converge(pkg string, files []string, repin bool, manifest func
 		}
 	}
 	crashPoint("before-final")
-	if err := m.Store.Save(pkg, final); err != nil {
+	if err := save(final); err != nil {
 		return err
 	}
 	crashPoint("after-final")
