@@ -64,12 +64,18 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Micros
 
 // Interleave runs each of fns once per round, in turn, for rounds rounds,
 // and returns one sample per fn. Each fn returns the time it measured
-// itself, so that set-up and clean-up are left out.
+// itself, so that set-up and clean-up are left out. A first round, not
+// recorded, brings the binaries into the page cache; after it, each round
+// starts with the next fn, so that none always follows the same one.
 func Interleave(rounds int, fns ...func() time.Duration) []Sample {
+	for _, f := range fns {
+		f()
+	}
 	out := make([]Sample, len(fns))
 	for r := 0; r < rounds; r++ {
-		for i, f := range fns {
-			out[i] = append(out[i], f())
+		for k := range fns {
+			i := (r + k) % len(fns)
+			out[i] = append(out[i], fns[i]())
 		}
 	}
 	return out
