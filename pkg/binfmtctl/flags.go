@@ -70,6 +70,9 @@ func (f *flagSet) Parse(args []string) error {
 			continue
 		}
 		short := a[1] != '-'
+		if strings.HasPrefix(a, "---") {
+			return fmt.Errorf("bad flag syntax: %s", a)
+		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		d := f.lookup(name, short)
 		switch {
