@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strconv"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
 )
@@ -206,8 +205,8 @@ func runRegister(c *ctx, args []string) int {
 	code := exitOK
 	cfg := c.config()
 	// All lines go through one Apply, in order, so that the interpreter
-	// checks and the live listing are shared by every file.
-	// Most binfmt.d files hold one line.
+	// checks and the live listing are shared by every file. Most
+	// binfmt.d files hold one line.
 	lines := make([]binfmt.Line, 0, len(args))
 	// masked[i] lists the masked files given before line i, to print them
 	// in the order the files were given.
@@ -247,7 +246,7 @@ func runRegister(c *ctx, args []string) int {
 		}
 		// Written piece by piece rather than formatted: fmt would copy
 		// each Line to the heap to call its String method.
-		writeStrings(c.stdout, r.Line.Name, ": ", string(r.Action), " (", r.Line.File, ":", strconv.Itoa(r.Line.Num), ")\n")
+		writeStrings(c.stdout, r.Line.Name, ": ", string(r.Action), " (", r.Line.String(), ")\n")
 	}
 	printMasked(len(lines))
 	return code

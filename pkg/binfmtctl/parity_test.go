@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
 )
 
@@ -201,24 +202,14 @@ func checkIdempotent(t *testing.T, c parityCase, first result) {
 	}
 }
 
+// liveNames lists the entry files in directory order (newest first).
 func liveNames(t *testing.T, dir string) []string {
 	t.Helper()
-	f, err := os.Open(dir)
+	names, err := (&binfmt.FS{Dir: dir}).Names()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	all, err := f.Readdirnames(-1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, n := range all {
-		if n != "register" && n != "status" {
-			out = append(out, n)
-		}
-	}
-	return out
+	return names
 }
 
 // copyTree copies the files and symlinks below src into dst, if src

@@ -246,14 +246,15 @@ func (m *Manager) converge(pkg string, files []string, repin bool, manifest func
 		onDisk = claims.Render()
 	}
 	save := func(c Claims) error {
-		if len(c) > 0 && onDisk != nil && bytes.Equal(c.Render(), onDisk) {
+		rendered := c.Render()
+		if len(c) > 0 && onDisk != nil && bytes.Equal(rendered, onDisk) {
 			return nil
 		}
 		if err := m.Store.Save(pkg, c); err != nil {
 			onDisk = nil
 			return err
 		}
-		onDisk = c.Render()
+		onDisk = rendered
 		return nil
 	}
 
