@@ -3,6 +3,7 @@ package binfmt
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,13 +38,9 @@ func (f *FS) Apply(lines []Line, root string) []Result {
 	c := newChecker(root)
 	// One listing instead of one failed read per absent entry. Should
 	// the listing fail, every entry is read, and that read reports why.
-	var live map[string]bool
-	if names, err := f.Names(); err == nil {
-		live = make(map[string]bool, len(names))
-		for _, n := range names {
-			live[n] = true
-		}
-	}
+	// A few dozen names are searched faster than a map is built.
+	live, err := f.Names()
+	listed := err == nil
 	// One descriptor for every registration. Should it fail to open,
 	// each registration opens the file itself and reports why.
 	reg, err := openWrite(f.registerPath())
@@ -53,20 +50,19 @@ func (f *FS) Apply(lines []Line, root string) []Result {
 		defer unix.Close(reg)
 	}
 	var buf []byte
-	for _, l := range lines {
+	for i, l := range lines {
 		r := Result{Line: l}
 		r.Warnings, r.Err = c.check(l.Entry)
 		if r.Err == nil {
+			// An earlier line of the same name may have registered it.
+			mayExist := !listed || slices.Contains(live, l.Name) ||
+				slices.ContainsFunc(lines[:i], func(e Line) bool { return e.Name == l.Name })
 			buf = append(buf[:0], l.RegisterLine()...)
-			r.Action, r.Err = f.apply(l, live == nil || live[l.Name], reg, buf)
+			r.Action, r.Err = f.apply(l, mayExist, reg, buf)
 		}
 		if r.Err != nil {
 			r.Action = Failed
 			r.Err = &LineError{File: l.File, Num: l.Num, Err: r.Err}
-		}
-		if live != nil {
-			// A later line of the same name must find this one.
-			live[l.Name] = true
 		}
 		results = append(results, r)
 	}

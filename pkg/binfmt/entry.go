@@ -1,7 +1,6 @@
 package binfmt
 
 import (
-	"encoding/hex"
 	"fmt"
 	"io"
 	"strconv"
@@ -101,15 +100,23 @@ func ParseLine(s string) (Entry, error) {
 	if del != 0 && strings.IndexByte(s, 0) >= 0 {
 		return e, fmt.Errorf("%w: line contains a NUL byte", ErrInvalid)
 	}
-	fields := strings.Split(s[1:], string(del))
 	// name:type:offset:magic:mask:interpreter:flags. The kernel needs the
 	// delimiter after the interpreter; the flags field may be empty.
-	if len(fields) < 7 {
-		return e, fmt.Errorf("%w: %d fields separated by %q, want 7 (name:type:offset:magic:mask:interpreter:flags)", ErrInvalid, len(fields), del)
+	// The fields are cut into an array rather than split into a slice:
+	// binfmtctl parses every line at each start.
+	var fields [7]string
+	rest := s[1:]
+	for i := range 6 {
+		f, r, ok := strings.Cut(rest, s[:1])
+		if !ok {
+			return e, fmt.Errorf("%w: %d fields separated by %q, want 7 (name:type:offset:magic:mask:interpreter:flags)", ErrInvalid, i+1, del)
+		}
+		fields[i], rest = f, r
 	}
-	if len(fields) > 7 {
-		return e, fmt.Errorf("%w: %d fields separated by %q, want 7; the flags field %q holds the delimiter", ErrInvalid, len(fields), del, strings.Join(fields[6:], string(del)))
+	if n := strings.Count(rest, s[:1]); n > 0 {
+		return e, fmt.Errorf("%w: %d fields separated by %q, want 7; the flags field %q holds the delimiter", ErrInvalid, 7+n, del, rest)
 	}
+	fields[6] = rest
 	name, typ, offset, magic, mask, interp, flags := fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], fields[6]
 
 	if err := ValidName(name); err != nil {
@@ -254,16 +261,21 @@ func NormalizeFlags(flags string) (string, error) {
 			return "", fmt.Errorf("%w: unknown flag %q in %q, want a subset of POCF", ErrInvalid, r, flags)
 		}
 	}
-	var b strings.Builder
-	for _, x := range []struct {
-		on bool
-		c  byte
-	}{{p, 'P'}, {o, 'O'}, {c, 'C'}, {f, 'F'}} {
-		if x.on {
-			b.WriteByte(x.c)
-		}
+	return flagSets[b2i(p)|b2i(o)<<1|b2i(c)<<2|b2i(f)<<3], nil
+}
+
+// flagSets holds every normalised flag set, indexed by P=1, O=2, C=4 and
+// F=8, so that parsing a line does not build one.
+var flagSets = [16]string{
+	"", "P", "O", "PO", "C", "PC", "OC", "POC",
+	"F", "PF", "OF", "POF", "CF", "PCF", "OCF", "POCF",
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
 	}
-	return b.String(), nil
+	return 0
 }
 
 // unescape decodes a magic or mask field as the kernel does. First
@@ -281,14 +293,13 @@ func unescape(s string) ([]byte, error) {
 			i += 3
 		}
 	}
-	out := make([]byte, 0, len(s))
+	out := make([]byte, 0, unescapedLen(s))
 	for i := 0; i < len(s); i++ {
 		switch {
 		case s[i] != '\\' || i+1 == len(s):
 			out = append(out, s[i])
 		case s[i+1] == 'x':
-			b, _ := hex.DecodeString(s[i+2 : i+4])
-			out = append(out, b[0])
+			out = append(out, unhex(s[i+2])<<4|unhex(s[i+3]))
 			i += 3
 		default:
 			out = append(out, s[i], s[i+1])
@@ -296,6 +307,34 @@ func unescape(s string) ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// unescapedLen is the length of unescape's result for s, so that it is
+// allocated once, at its size.
+func unescapedLen(s string) int {
+	n := len(s)
+	for i := 0; i+1 < len(s); i++ {
+		switch {
+		case s[i] != '\\':
+		case s[i+1] == 'x':
+			n -= 3
+			i += 3
+		default:
+			i++
+		}
+	}
+	return n
+}
+
+// unhex is the value of the hex digit c, which isHex accepted.
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
 }
 
 func isHex(c byte) bool {

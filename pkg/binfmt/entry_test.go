@@ -64,6 +64,13 @@ func parseLineTests(t testing.TB) []parseLineTest {
 			want: binfmt.Entry{Name: "python3.11", Type: 'M', Magic: []byte{0xa7, 0x0d, 0x0d, 0x0a}, Interpreter: "/usr/bin/python3.11"},
 		},
 		{
+			// The kernel splits on the delimiter's byte: one above 0x7f
+			// must not be taken for a rune.
+			name: "delimiter above 0x7f",
+			in:   "\xbchigh\xbcM\xbc\xbcAB\xbc\xbc/bin/sh\xbcP",
+			want: binfmt.Entry{Name: "high", Type: 'M', Magic: []byte("AB"), Interpreter: "/bin/sh", Flags: "P"},
+		},
+		{
 			name: "literal magic",
 			in:   `:llvm:M::BC::/usr/bin/lli-14:`,
 			want: binfmt.Entry{Name: "llvm", Type: 'M', Magic: []byte("BC"), Interpreter: "/usr/bin/lli-14"},

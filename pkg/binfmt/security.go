@@ -26,24 +26,24 @@ func CheckInterpreter(root string, e Entry) (warnings []string, err error) {
 	return newChecker(root).check(e)
 }
 
-// checker remembers what it found during one run: entries share their
-// directories (all of qemu's share all of them), so each path is looked
-// at once. binfmtctl runs inside rpm transactions, where every allocation
-// touches fresh memory, so lookups use plain system calls into reused
-// structures.
+// checker remembers the directories it looked at during one run: all of
+// qemu's entries share them, so each is looked at once. binfmtctl runs
+// inside rpm transactions, where every allocation touches fresh memory,
+// so lookups use plain system calls and the memo is a short slice.
 type checker struct {
-	root     string
-	verdicts map[string]verdict
+	root string
+	dirs []verdict
 }
 
 // verdict is what resolve found for one path.
 type verdict struct {
+	path string
 	real string // the path with every symlink on the way followed
 	err  error
 }
 
 func newChecker(root string) *checker {
-	return &checker{root: root, verdicts: map[string]verdict{}}
+	return &checker{root: root, dirs: make([]verdict, 0, 8)}
 }
 
 func (c *checker) host(p string) string {
@@ -82,20 +82,41 @@ type unsafeError struct{ why string }
 
 func (e *unsafeError) Error() string { return e.why }
 
+// resolveDir is resolve for a directory above a path, remembered. The
+// directories above p are resolved first, from the top down, so that
+// each finds its parent remembered and resolve never recurses deeper
+// than one directory: a deep recursion would grow the goroutine's stack,
+// which costs more than the lookups it saves.
+func (c *checker) resolveDir(p string, depth int) (string, error) {
+	for i := 1; i <= len(p); i++ {
+		if i < len(p) && p[i] != '/' {
+			continue
+		}
+		d := p[:i]
+		if _, ok := c.remembered(d); ok {
+			continue
+		}
+		real, err := c.resolve(d, depth)
+		c.dirs = append(c.dirs, verdict{d, real, err})
+	}
+	v, _ := c.remembered(p)
+	return v.real, v.err
+}
+
+func (c *checker) remembered(p string) (verdict, bool) {
+	for _, v := range c.dirs {
+		if v.path == p {
+			return v, true
+		}
+	}
+	return verdict{}, false
+}
+
 // resolve checks everything whose owner and mode decide who controls the
 // absolute, clean path p: each directory above it, p itself, and the
 // same for where each symlink on the way leads, relative to the root. It
 // returns the path p really names.
 func (c *checker) resolve(p string, depth int) (string, error) {
-	if v, ok := c.verdicts[p]; ok {
-		return v.real, v.err
-	}
-	real, err := c.resolveOnce(p, depth)
-	c.verdicts[p] = verdict{real, err}
-	return real, err
-}
-
-func (c *checker) resolveOnce(p string, depth int) (string, error) {
 	if depth > 40 {
 		return "", fmt.Errorf("resolving %q: too many levels of symbolic links", p)
 	}
@@ -103,11 +124,14 @@ func (c *checker) resolveOnce(p string, depth int) (string, error) {
 	// below looks at p itself inside the root, never through a link.
 	q := p
 	if p != "/" {
-		dir, err := c.resolve(filepath.Dir(p), depth)
+		parent := filepath.Dir(p)
+		dir, err := c.resolveDir(parent, depth)
 		if err != nil {
 			return "", err
 		}
-		q = filepath.Join(dir, filepath.Base(p))
+		if dir != parent {
+			q = filepath.Join(dir, filepath.Base(p))
+		}
 	}
 	var st unix.Stat_t
 	if err := unix.Lstat(c.host(q), &st); errors.Is(err, unix.ENOENT) {
