@@ -12,6 +12,8 @@ package bench
 
 import (
 	"fmt"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -68,6 +70,10 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Micros
 // recorded, brings the binaries into the page cache; after it, each round
 // starts with the next fn, so that none always follows the same one.
 func Interleave(rounds int, fns ...func() time.Duration) []Sample {
+	// The collector stays off while the rounds run: a collection in this
+	// process would run on the same few CPUs as the programs it times.
+	runtime.GC()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	for _, f := range fns {
 		f()
 	}
