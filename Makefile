@@ -22,7 +22,7 @@ DEB_TOOLS := qemu-aarch64-static:qemu-user-static rpm:rpm rpmbuild:rpm dnf:dnf \
 	createrepo_c:createrepo-c rpmlint:rpmlint cpio:cpio unshare:util-linux
 SYSTEMD_BINFMT := /lib/systemd/systemd-binfmt
 
-.PHONY: all deps rpm rpmbuild binfmtctl test vet fmt-check unit fuzz load e2e bench dist repo clean
+.PHONY: all deps rpm rpmbuild binfmtctl test vet fmt-check unit fuzz load e2e bench bench-go dist repo clean
 
 all: rpm
 
@@ -121,6 +121,8 @@ test: deps vet fmt-check unit
 BENCH_ROUNDS ?= 31
 BENCH_FULL ?=
 # The sections of docs/benchmarks.md, in order: each test appends its own.
+BENCH_COUNT ?= 10
+BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 BENCH_TESTS := TestBenchIntro TestRegistrationAgainstSystemdBinfmt TestBenchHooks TestBenchBuild TestStatusWithFortyEntries
 
 # bench measures binfmtctl against systemd-binfmt, the scriptlets against
@@ -133,7 +135,17 @@ bench: deps
 	  BENCH_REPORT=$(CURDIR)/docs/benchmarks.md.tmp BENCH_ROUNDS=$(BENCH_ROUNDS) BENCH_FULL=$(BENCH_FULL) \
 	    $(GO) test -count=1 -timeout 60m -run "^$$t$$" -v ./pkg/bench || exit 1; \
 	done
+	{ printf '\n## In-process costs: go test -bench\n\nWhat `binfmtctl register` does for every /usr/lib/binfmt.d/qemu-*.conf before it writes to the kernel, measured in a running process: reading and parsing the files, and checking the interpreters (the C/O ownership walk, one checker for all, as one run does). `make bench-go` runs these and prints them through benchstat; `make bench-go BENCH_BASE=OLD.txt` compares with an earlier run'"'"'s dist/bench-go.txt.\n\n```\n'; \
+	  $(MAKE) -s bench-go; printf '```\n'; } >>docs/benchmarks.md.tmp
 	mv docs/benchmarks.md.tmp docs/benchmarks.md
+
+# bench-go runs the in-process Go benchmarks BENCH_COUNT times into
+# dist/bench-go.txt and summarises them with benchstat; BENCH_BASE=FILE,
+# an earlier run's output, makes it an A/B comparison.
+bench-go:
+	mkdir -p $(DIST)
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./pkg/binfmt >$(DIST)/bench-go.txt
+	$(GO) run $(BENCHSTAT) $(if $(BENCH_BASE),old=$(BENCH_BASE) new=$(DIST)/bench-go.txt,$(DIST)/bench-go.txt)
 
 clean:
 	rm -rf $(DIST)

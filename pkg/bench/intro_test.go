@@ -45,6 +45,7 @@ This file is generated: `+"`make bench`"+` runs the tests below, one after the o
 | Hooks | TestBenchHooks | `+"`dnf install`"+` and `+"`dnf remove`"+` of the package with real, empty and no scriptlets in a disposable root |
 | Package build | TestBenchBuild | `+"`qemu-user-static-go build --compression X`"+` and `+"`rpmbuild -bb`"+` of the same files |
 | The helper | TestStatusWithFortyEntries | `+"`binfmtctl status`"+` with 40 entries, and the helper's stripped size |
+| In-process costs | (make bench-go) | `+"`go test -bench`"+` of parsing the qemu confs and checking their interpreters, through benchstat |
 
 The machine:
 
