@@ -56,8 +56,11 @@ func BenchmarkCheckQemuInterpreters(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := binfmt.CheckInterpreters("/", entries); err != nil {
-			b.Fatal(err)
+		_, errs := binfmt.CheckEach("/", entries)
+		for _, err := range errs {
+			if err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }

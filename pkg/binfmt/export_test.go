@@ -1,16 +1,14 @@
 package binfmt
 
-// CheckInterpreters checks each entry's interpreter with one checker, as
-// one Apply does, for the benchmarks.
-func CheckInterpreters(root string, entries []Entry) ([]string, error) {
+// CheckEach checks each entry's interpreter with one checker, as one
+// Apply does, so that directories looked at for one entry are remembered
+// for the next.
+func CheckEach(root string, entries []Entry) (warnings [][]string, errs []error) {
 	c := newChecker(root)
-	var warnings []string
 	for _, e := range entries {
 		w, err := c.check(e)
-		if err != nil {
-			return nil, err
-		}
-		warnings = append(warnings, w...)
+		warnings = append(warnings, w)
+		errs = append(errs, err)
 	}
-	return warnings, nil
+	return warnings, errs
 }

@@ -3,6 +3,7 @@ package binfmt_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -697,6 +698,26 @@ func TestCheckInterpreter(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), root) {
 			t.Errorf("CheckInterpreter error %q shows the root prefix", err)
+		}
+	}
+
+	// One checker for many entries, as Apply uses, remembers directories
+	// between them: the verdicts must be those of a fresh checker for each
+	// entry, whichever entries came first.
+	entries := make([]binfmt.Entry, len(tests))
+	for i, tt := range tests {
+		entries[i] = binfmt.Entry{Name: "t", Type: 'E', Magic: []byte("t"), Interpreter: tt.interp, Flags: tt.flags}
+	}
+	for _, order := range []string{"forward", "backward"} {
+		if order == "backward" {
+			slices.Reverse(entries)
+		}
+		_, errs := binfmt.CheckEach(root, entries)
+		for i, e := range entries {
+			_, want := binfmt.CheckInterpreter(root, e)
+			if fmt.Sprint(errs[i]) != fmt.Sprint(want) {
+				t.Errorf("%s: one checker for all says %v for %s %q; alone: %v", order, errs[i], e.Interpreter, e.Flags, want)
+			}
 		}
 	}
 
