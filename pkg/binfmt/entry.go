@@ -293,7 +293,7 @@ func unescape(s string) ([]byte, error) {
 			i += 3
 		}
 	}
-	out := make([]byte, 0, unescapedLen(s))
+	out := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		switch {
 		case s[i] != '\\' || i+1 == len(s):
@@ -307,23 +307,6 @@ func unescape(s string) ([]byte, error) {
 		}
 	}
 	return out, nil
-}
-
-// unescapedLen is the length of unescape's result for s, so that it is
-// allocated once, at its size.
-func unescapedLen(s string) int {
-	n := len(s)
-	for i := 0; i+1 < len(s); i++ {
-		switch {
-		case s[i] != '\\':
-		case s[i+1] == 'x':
-			n -= 3
-			i += 3
-		default:
-			i++
-		}
-	}
-	return n
 }
 
 // unhex is the value of the hex digit c, which isHex accepted.
