@@ -11,7 +11,7 @@ CPUS ?=
 COMPRESSION ?=
 FUZZTIME ?= 60s
 NAME := qemu-user-static-go
-# Both builds stamp the time of the last commit (pkg/rpmbuild's own
+# Both builds stamp the time of the last commit (pkg/assemble's own
 # fallback when there is no git: 2025-01-01), so they agree.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1735689600)
 export SOURCE_DATE_EPOCH

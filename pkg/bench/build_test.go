@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/assemble"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
-	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/rpmbuild"
 )
 
 // epoch is SOURCE_DATE_EPOCH for every build here, so that repeated
@@ -31,7 +31,7 @@ func newBuilder(t *testing.T) builder {
 	sandbox.Require(t, "cpio", "cpio")
 	sandbox.Require(t, "/usr/bin/qemu-aarch64-static", "qemu-user-static")
 	wd, _ := os.Getwd()
-	src, err := rpmbuild.FindSourceDir(wd)
+	src, err := assemble.FindSourceDir(wd)
 	if err != nil {
 		t.Fatal(err)
 	}

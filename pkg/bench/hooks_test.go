@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/assemble"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
-	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/rpmbuild"
 )
 
 // hookCPUs is the package the hooks are timed with: three entries, as in
@@ -30,11 +30,11 @@ const queryFormat = `@%{NAME} %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n[%{FILENAME
 func scriptVariant(t *testing.T, dir, name, scripts string) string {
 	t.Helper()
 	wd, _ := os.Getwd()
-	src, err := rpmbuild.FindSourceDir(wd)
+	src, err := assemble.FindSourceDir(wd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := filepath.Join(src, rpmbuild.DefaultSpec)
+	spec := filepath.Join(src, assemble.DefaultSpec)
 	data, err := os.ReadFile(spec)
 	if err != nil {
 		t.Fatal(err)
@@ -65,10 +65,10 @@ func scriptVariant(t *testing.T, dir, name, scripts string) string {
 
 // buildHookPackage builds the package for hookCPUs with Build, from spec
 // ("" for the real one).
-func buildHookPackage(t *testing.T, spec string) *rpmbuild.Result {
+func buildHookPackage(t *testing.T, spec string) *assemble.Result {
 	t.Helper()
 	var log strings.Builder
-	res, err := rpmbuild.Build(context.Background(), rpmbuild.Options{
+	res, err := assemble.Build(context.Background(), assemble.Options{
 		Spec:            spec,
 		CPUs:            hookCPUs,
 		Version:         "1.0",
@@ -95,7 +95,7 @@ func dnfArgs(root string, args ...string) []string {
 // hookVariant is one build of the package.
 type hookVariant struct {
 	name    string
-	pkg     *rpmbuild.Result
+	pkg     *assemble.Result
 	entries int // binfmt entries once it is installed
 	install, remove,
 	installCPU, removeCPU, cycle, cycleCPU Sample
@@ -225,7 +225,7 @@ func TestBenchHooks(t *testing.T) {
 		float64(empty.cycle.Median()-none.cycle.Median())/1e6, float64(shipped.cycle.Median()-empty.cycle.Median())/1e6)
 	report(t, fmt.Sprintf(`## Hooks in a transaction: %s, %d interleaved rounds
 
-The package of %s (%s compression) built by `+"`rpmbuild.Build`"+` from spec/nfpm.yaml, then again with only the scripts changed: three that run `+"`:`"+`, and none. Each round installs and removes each variant in one disposable dnf root, starting with the next variant each round; load average %s at the start. Medians with min–max; CPU is user + system of dnf and everything it waited for, scriptlets included.
+The package of %s (%s compression) built by `+"`assemble.Build`"+` from spec/nfpm.yaml, then again with only the scripts changed: three that run `+"`:`"+`, and none. Each round installs and removes each variant in one disposable dnf root, starting with the next variant each round; load average %s at the start. Medians with min–max; CPU is user + system of dnf and everything it waited for, scriptlets included.
 
 %s
 %s

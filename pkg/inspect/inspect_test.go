@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/assemble"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/inspect"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/qemu"
-	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/rpmbuild"
 )
 
 func fixture(t *testing.T, name string) string {
@@ -66,7 +66,7 @@ func problems(r *inspect.Report, sev inspect.Severity) string {
 func TestBuiltPackageIsClean(t *testing.T) {
 	sandbox.Require(t, "/usr/bin/qemu-aarch64-static", "qemu-user-static")
 	sandbox.Require(t, "/usr/bin/qemu-s390x-static", "qemu-user-static")
-	res, err := rpmbuild.Build(context.Background(), rpmbuild.Options{
+	res, err := assemble.Build(context.Background(), assemble.Options{
 		CPUs:            []string{"aarch64", "s390x"},
 		OutputDir:       t.TempDir(),
 		Compression:     "fast",

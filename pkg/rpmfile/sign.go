@@ -1,4 +1,4 @@
-package rpmstream
+package rpmfile
 
 import (
 	"bytes"

@@ -1,8 +1,8 @@
-// Package cli is the command line of qemu-user-static-go: build the
+// Package buildtool is the command line of qemu-user-static-go: build the
 // package, inspect any rpm, and generate binfmt.d files. Each subcommand
-// checks its flags and makes one call into pkg/rpmbuild, pkg/inspect or
+// checks its flags and makes one call into pkg/assemble, pkg/inspect or
 // pkg/qemu.
-package cli
+package buildtool
 
 import (
 	"context"
@@ -18,9 +18,9 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/assemble"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/inspect"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/qemu"
-	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/rpmbuild"
 )
 
 // Exit codes.
@@ -95,14 +95,14 @@ func parse(fs *pflag.FlagSet, args []string, stderr io.Writer, usageLine string)
 }
 
 func runBuild(args []string, stdout, stderr io.Writer) int {
-	var o rpmbuild.Options
+	var o assemble.Options
 	fs := pflag.NewFlagSet("build", pflag.ContinueOnError)
 	fs.StringVar(&o.QemuDir, "qemu-dir", qemu.DefaultBinDir, "directory of the qemu-<cpu>-static interpreters")
 	fs.StringSliceVar(&o.CPUs, "cpus", nil, "comma-separated targets to package (default: every target with an interpreter, except the host family's)")
-	fs.StringVar(&o.Version, "version", rpmbuild.DefaultVersion, "package version")
-	fs.StringVar(&o.Release, "release", rpmbuild.DefaultRelease, "package release")
+	fs.StringVar(&o.Version, "version", assemble.DefaultVersion, "package version")
+	fs.StringVar(&o.Release, "release", assemble.DefaultRelease, "package release")
 	fs.StringVar(&o.OutputDir, "output", ".", "directory to write the rpm into")
-	fs.StringVar(&o.Compression, "compression", rpmbuild.DefaultCompression, "payload compression: "+strings.Join(rpmbuild.Compressions(), ", "))
+	fs.StringVar(&o.Compression, "compression", assemble.DefaultCompression, "payload compression: "+strings.Join(assemble.Compressions(), ", "))
 	fs.StringVar(&o.SignKey, "sign-key", "", "OpenPGP private key to sign with (passphrase from $NFPM_RPM_PASSPHRASE or $NFPM_PASSPHRASE)")
 	fs.StringVar(&o.SourceDir, "source-dir", "", "the repository with spec/, scriptlets/ and cmd/binfmtctl (default: found from the working directory)")
 	fs.StringVar(&o.Binfmtctl, "binfmtctl", "", "use this binfmtctl instead of building it")
@@ -124,7 +124,7 @@ func runBuild(args []string, stdout, stderr io.Writer) int {
 	o.Log = stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := rpmbuild.Build(ctx, o)
+	res, err := assemble.Build(ctx, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "qemu-user-static-go build: %v\n", err)
 		return exitFail

@@ -1,4 +1,4 @@
-package rpmbuild
+package assemble
 
 import (
 	"os"
@@ -11,7 +11,7 @@ import (
 	"github.com/goreleaser/nfpm/v2/files"
 	nfpmrpm "github.com/goreleaser/nfpm/v2/rpm"
 
-	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/rpmbuild/rpmstream"
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/rpmfile"
 )
 
 // countingWriter discards what it is given and counts it.
@@ -61,7 +61,7 @@ func BenchmarkCompression(b *testing.B) {
 				info, _ := benchInfo(b)
 				w := &countingWriter{}
 				if c.preset != nil {
-					err = rpmstream.Write(w, info, rpmstream.Options{Compressor: *c.preset, TempDir: b.TempDir()})
+					err = rpmfile.Write(w, info, rpmfile.Options{Compressor: *c.preset, TempDir: b.TempDir()})
 				} else {
 					info.RPM.Compression = c.nfpm
 					err = nfpmrpm.DefaultRPM.Package(info, w)

@@ -1,4 +1,4 @@
-package rpmbuild_test
+package assemble_test
 
 import (
 	"bytes"
@@ -19,11 +19,11 @@ import (
 
 	rpmutils "github.com/sassoftware/go-rpmutils"
 
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/assemble"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/inspect"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/qemu"
-	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/rpmbuild"
 )
 
 // epoch is the fixed SOURCE_DATE_EPOCH of the tests' builds.
@@ -37,7 +37,7 @@ func sourceDir(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := rpmbuild.FindSourceDir(wd)
+	dir, err := assemble.FindSourceDir(wd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func needInterpreters(t *testing.T, cpus ...string) {
 
 // build builds the package into a new directory with the test defaults
 // (fixed epoch, prebuilt helper unless o.Binfmtctl is "-").
-func build(t *testing.T, o rpmbuild.Options) *rpmbuild.Result {
+func build(t *testing.T, o assemble.Options) *assemble.Result {
 	t.Helper()
 	if o.OutputDir == "" {
 		o.OutputDir = t.TempDir()
@@ -114,7 +114,7 @@ func build(t *testing.T, o rpmbuild.Options) *rpmbuild.Result {
 	o.TempDir = t.TempDir()
 	var log bytes.Buffer
 	o.Log = &log
-	res, err := rpmbuild.Build(context.Background(), o)
+	res, err := assemble.Build(context.Background(), o)
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, log.String())
 	}
@@ -203,7 +203,7 @@ func expanded(t *testing.T, name, version, release string) string {
 
 func TestBuildContents(t *testing.T) {
 	needInterpreters(t, "aarch64", "riscv64")
-	res := build(t, rpmbuild.Options{CPUs: []string{"riscv64", "aarch64"}, Release: "7", Compression: "small"})
+	res := build(t, assemble.Options{CPUs: []string{"riscv64", "aarch64"}, Release: "7", Compression: "small"})
 
 	if want := "qemu-user-static-go-1.2.3-7.x86_64.rpm"; filepath.Base(res.Path) != want {
 		t.Errorf("file name %s, want %s", filepath.Base(res.Path), want)
@@ -380,8 +380,8 @@ func TestReproducible(t *testing.T) {
 		t.Run(comp, func(t *testing.T) {
 			// The helper is built each time too: its bytes must not
 			// change either.
-			a := build(t, rpmbuild.Options{CPUs: []string{"s390x"}, Compression: comp, Binfmtctl: "-"})
-			b := build(t, rpmbuild.Options{CPUs: []string{"s390x"}, Compression: comp, Binfmtctl: "-"})
+			a := build(t, assemble.Options{CPUs: []string{"s390x"}, Compression: comp, Binfmtctl: "-"})
+			b := build(t, assemble.Options{CPUs: []string{"s390x"}, Compression: comp, Binfmtctl: "-"})
 			if a.SHA256 != b.SHA256 || sha(t, a.Path) != sha(t, b.Path) || a.SHA256 != sha(t, a.Path) {
 				t.Errorf("two builds differ: %s and %s", a.SHA256, b.SHA256)
 			}
@@ -392,12 +392,12 @@ func TestReproducible(t *testing.T) {
 func TestConfFlags(t *testing.T) {
 	needInterpreters(t, "s390x")
 	for _, c := range []struct {
-		o    rpmbuild.Options
+		o    assemble.Options
 		want string
 	}{
-		{rpmbuild.Options{}, ":F\n"},
-		{rpmbuild.Options{Preserve: true}, ":PF\n"},
-		{rpmbuild.Options{Preserve: true, Credentials: true}, ":POCF\n"},
+		{assemble.Options{}, ":F\n"},
+		{assemble.Options{Preserve: true}, ":PF\n"},
+		{assemble.Options{Preserve: true, Credentials: true}, ":POCF\n"},
 	} {
 		c.o.CPUs = []string{"s390x"}
 		c.o.Compression = "zstd:fastest"
@@ -415,7 +415,7 @@ func TestCompressions(t *testing.T) {
 	sandbox.Require(t, "cpio", "cpio")
 	for _, comp := range []string{"small", "fast", "smallest", "zstd:fastest", "gzip:1"} {
 		t.Run(comp, func(t *testing.T) {
-			res := build(t, rpmbuild.Options{CPUs: []string{"s390x"}, Compression: comp})
+			res := build(t, assemble.Options{CPUs: []string{"s390x"}, Compression: comp})
 			rpmK(t, res.Path)
 			// rpm's own decompressor reads the whole payload.
 			cmd := exec.Command("sh", "-c", `rpm2cpio "$1" | cpio -it --quiet`, "sh", res.Path)
@@ -435,8 +435,8 @@ func TestCompressions(t *testing.T) {
 func TestWritersAgree(t *testing.T) {
 	needInterpreters(t, "aarch64", "sparc64")
 	cpus := []string{"aarch64", "sparc64"}
-	a := build(t, rpmbuild.Options{CPUs: cpus, Compression: "zstd:fastest"})
-	b := build(t, rpmbuild.Options{CPUs: cpus, Compression: "fast"})
+	a := build(t, assemble.Options{CPUs: cpus, Compression: "zstd:fastest"})
+	b := build(t, assemble.Options{CPUs: cpus, Compression: "fast"})
 	ha, fa := readPackage(t, a.Path)
 	hb, fb := readPackage(t, b.Path)
 	if len(fa) != len(fb) {
@@ -476,7 +476,7 @@ func TestWritersAgree(t *testing.T) {
 
 func TestBuildsHelper(t *testing.T) {
 	needInterpreters(t, "s390x")
-	res := build(t, rpmbuild.Options{CPUs: []string{"s390x"}, Version: "4.5", Release: "6", Binfmtctl: "-", Compression: "fast"})
+	res := build(t, assemble.Options{CPUs: []string{"s390x"}, Version: "4.5", Release: "6", Binfmtctl: "-", Compression: "fast"})
 	_, files := readPackage(t, res.Path)
 	exe := filepath.Join(t.TempDir(), "binfmtctl")
 	if err := os.WriteFile(exe, files["/usr/bin/binfmtctl"].data, 0o755); err != nil {
@@ -506,7 +506,7 @@ func TestSelectCPUs(t *testing.T) {
 	}
 
 	t.Run("default leaves out the host family", func(t *testing.T) {
-		res := build(t, rpmbuild.Options{QemuDir: dir, Compression: "fast"})
+		res := build(t, assemble.Options{QemuDir: dir, Compression: "fast"})
 		if !slices.Equal(res.CPUs, []string{"s390x", "aarch64"}) {
 			t.Errorf("cpus %v, want [s390x aarch64]", res.CPUs)
 		}
@@ -519,7 +519,7 @@ func TestSelectCPUs(t *testing.T) {
 	})
 
 	t.Run("an explicit host-family cpu is packaged", func(t *testing.T) {
-		res := build(t, rpmbuild.Options{QemuDir: dir, CPUs: []string{"i386"}, Compression: "fast"})
+		res := build(t, assemble.Options{QemuDir: dir, CPUs: []string{"i386"}, Compression: "fast"})
 		_, files := readPackage(t, res.Path)
 		if _, ok := files["/usr/lib/binfmt.d/qemu-i386-static.conf"]; !ok {
 			t.Error("no qemu-i386-static.conf")
@@ -532,13 +532,13 @@ func TestSelectCPUs(t *testing.T) {
 		want []string
 		is   error
 	}{
-		{"missing interpreter", []string{"aarch64", "riscv64", "ppc64le"}, []string{"ppc64le, riscv64", "qemu-riscv64-static"}, rpmbuild.ErrNoInterpreter},
+		{"missing interpreter", []string{"aarch64", "riscv64", "ppc64le"}, []string{"ppc64le, riscv64", "qemu-riscv64-static"}, assemble.ErrNoInterpreter},
 		{"unknown cpu", []string{"z80"}, []string{`z80`}, qemu.ErrUnknownCPU},
 		{"host cpu", []string{"x86_64"}, []string{"x86_64", "every native program"}, nil},
 	}
 	for _, c := range errorCases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := rpmbuild.Build(context.Background(), rpmbuild.Options{
+			_, err := assemble.Build(context.Background(), assemble.Options{
 				QemuDir: dir, CPUs: c.cpus, OutputDir: t.TempDir(), Binfmtctl: helper(t), SourceDateEpoch: epoch,
 			})
 			if err == nil {
@@ -556,8 +556,8 @@ func TestSelectCPUs(t *testing.T) {
 	}
 
 	t.Run("empty qemu directory", func(t *testing.T) {
-		_, err := rpmbuild.Build(context.Background(), rpmbuild.Options{QemuDir: t.TempDir(), OutputDir: t.TempDir(), Binfmtctl: helper(t), SourceDateEpoch: epoch})
-		if !errors.Is(err, rpmbuild.ErrNoInterpreter) {
+		_, err := assemble.Build(context.Background(), assemble.Options{QemuDir: t.TempDir(), OutputDir: t.TempDir(), Binfmtctl: helper(t), SourceDateEpoch: epoch})
+		if !errors.Is(err, assemble.ErrNoInterpreter) {
 			t.Errorf("error %v, want ErrNoInterpreter", err)
 		}
 	})
@@ -567,13 +567,13 @@ func TestBadOptions(t *testing.T) {
 	needInterpreters(t, "s390x")
 	cases := []struct {
 		name string
-		o    rpmbuild.Options
+		o    assemble.Options
 		want string
 	}{
-		{"compression", rpmbuild.Options{Compression: "bzip2"}, `compression "bzip2": unknown`},
-		{"version with a dash", rpmbuild.Options{Version: "1.0-2"}, `version "1.0-2"`},
-		{"release with a space", rpmbuild.Options{Release: "1 2"}, `release "1 2"`},
-		{"helper for another arch", rpmbuild.Options{Binfmtctl: "arm64"}, "built for aarch64, the package is for x86_64"},
+		{"compression", assemble.Options{Compression: "bzip2"}, `compression "bzip2": unknown`},
+		{"version with a dash", assemble.Options{Version: "1.0-2"}, `version "1.0-2"`},
+		{"release with a space", assemble.Options{Release: "1 2"}, `release "1 2"`},
+		{"helper for another arch", assemble.Options{Binfmtctl: "arm64"}, "built for aarch64, the package is for x86_64"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -586,7 +586,7 @@ func TestBadOptions(t *testing.T) {
 			case "arm64":
 				c.o.Binfmtctl = sandbox.CrossBuild(t, "arm64", sandbox.HelloSource("not binfmtctl"))
 			}
-			_, err := rpmbuild.Build(context.Background(), c.o)
+			_, err := assemble.Build(context.Background(), c.o)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want one mentioning %q", err, c.want)
 			}
@@ -614,7 +614,7 @@ func TestInstallErase(t *testing.T) {
 }
 
 func installErase(t *testing.T, comp string) {
-	res := build(t, rpmbuild.Options{CPUs: []string{"aarch64", "sparc64"}, Compression: comp})
+	res := build(t, assemble.Options{CPUs: []string{"aarch64", "sparc64"}, Compression: comp})
 	root := t.TempDir()
 	rpm := func(args ...string) string {
 		t.Helper()
@@ -693,7 +693,7 @@ func TestSigned(t *testing.T) {
 
 	for _, comp := range []string{"fast", "zstd:fastest"} {
 		t.Run(comp, func(t *testing.T) {
-			res := build(t, rpmbuild.Options{CPUs: []string{"s390x"}, Compression: comp, SignKey: key, SignPassphrase: "secret"})
+			res := build(t, assemble.Options{CPUs: []string{"s390x"}, Compression: comp, SignKey: key, SignPassphrase: "secret"})
 			db := t.TempDir()
 			if out, err := exec.Command("rpm", "--dbpath", db, "--import", pub).CombinedOutput(); err != nil {
 				t.Fatalf("rpm --import: %v\n%s", err, out)
@@ -717,7 +717,7 @@ func TestSigned(t *testing.T) {
 	}
 
 	t.Run("wrong passphrase", func(t *testing.T) {
-		_, err := rpmbuild.Build(context.Background(), rpmbuild.Options{
+		_, err := assemble.Build(context.Background(), assemble.Options{
 			CPUs: []string{"s390x"}, OutputDir: t.TempDir(), Binfmtctl: helper(t), SourceDateEpoch: epoch,
 			SignKey: key, SignPassphrase: "wrong",
 		})

@@ -1,4 +1,4 @@
-package rpmbuild
+package assemble
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ import (
 	nfpmrpm "github.com/goreleaser/nfpm/v2/rpm"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/qemu"
-	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/rpmbuild/rpmstream"
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/rpmfile"
 	"github.com/qemu-user-static-go/qemu-user-static-go/scriptlets"
 )
 
@@ -257,14 +257,14 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the output directory: %w", err)
 	}
-	path := filepath.Join(outDir, rpmstream.FileName(info))
-	nevra := strings.TrimSuffix(rpmstream.FileName(info), ".rpm")
+	path := filepath.Join(outDir, rpmfile.FileName(info))
+	nevra := strings.TrimSuffix(rpmfile.FileName(info), ".rpm")
 	fmt.Fprintf(log, "writing %s with %s compression\n", path, comp.name)
 	size, sum, err := writeAtomically(path, func(w io.Writer) error {
 		if comp.preset != nil {
 			// The compressed payload waits next to the package rather
 			// than in a /tmp that may be memory.
-			return rpmstream.Write(w, info, rpmstream.Options{Compressor: *comp.preset, TempDir: or(opts.TempDir, outDir)})
+			return rpmfile.Write(w, info, rpmfile.Options{Compressor: *comp.preset, TempDir: or(opts.TempDir, outDir)})
 		}
 		info.RPM.Compression = comp.nfpm
 		return nfpmrpm.DefaultRPM.Package(info, w)

@@ -1,4 +1,4 @@
-// Package rpmstream writes an RPM package described by an nfpm.Info, the
+// Package rpmfile writes an RPM package described by an nfpm.Info, the
 // same package nfpm's own rpm packager would write, but without holding it
 // in memory.
 //
@@ -23,4 +23,4 @@
 // mode 0777 rather than 0; FILERDEVS is 0 and FILEDIGESTALGO holds one
 // value; and the signature header's payload size is the size of the cpio
 // archive rather than the sum of the file sizes.
-package rpmstream
+package rpmfile

@@ -1,6 +1,6 @@
 // Package spectest_test checks qemu-user-static-go.spec against the nfpm
-// build of pkg/rpmbuild: it makes the dist tarball the way `make dist`
-// does, builds the package with rpmbuild -ba and with rpmbuild.Build for
+// build of pkg/assemble: it makes the dist tarball the way `make dist`
+// does, builds the package with rpmbuild -ba and with assemble.Build for
 // the same cpus and version, and compares the two with go-rpmutils. It
 // also runs rpm -K, inspect and rpmlint on both.
 package spectest_test
@@ -30,11 +30,11 @@ import (
 
 	rpmutils "github.com/sassoftware/go-rpmutils"
 
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/assemble"
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/buildtool"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/inspect"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/qemu"
-	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/rpmbuild"
-	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/rpmbuild/cli"
 	"github.com/qemu-user-static-go/qemu-user-static-go/scriptlets"
 )
 
@@ -71,7 +71,7 @@ func TestSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := rpmbuild.FindSourceDir(wd)
+	src, err := assemble.FindSourceDir(wd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestSpec(t *testing.T) {
 	// checkout without vendor/ the binary differs only in the module
 	// sums Go records in its build info; see docs/rpmbuild.md.)
 	go timed("nfpm build, "+strings.Join(twoCPUs, ","), func() error {
-		res, err := rpmbuild.Build(ctx, rpmbuild.Options{
+		res, err := assemble.Build(ctx, assemble.Options{
 			SourceDir: tree, CPUs: twoCPUs, Version: version, Release: release,
 			OutputDir: filepath.Join(work, "nfpm-real"), SourceDateEpoch: epoch, TempDir: work,
 		})
@@ -153,7 +153,7 @@ func TestSpec(t *testing.T) {
 		return err
 	})
 	go timed("nfpm build, every cpu (fake interpreters)", func() error {
-		res, err := rpmbuild.Build(ctx, rpmbuild.Options{
+		res, err := assemble.Build(ctx, assemble.Options{
 			SourceDir: tree, QemuDir: fake, Version: version, Release: release,
 			OutputDir: filepath.Join(work, "nfpm-every"), SourceDateEpoch: epoch, TempDir: work,
 		})
@@ -189,7 +189,7 @@ func TestSpec(t *testing.T) {
 	t.Run("inspect", func(t *testing.T) {
 		for _, p := range []string{two.nfpm, two.rpmbuild} {
 			var stdout, stderr bytes.Buffer
-			if code := cli.Run([]string{"inspect", p}, &stdout, &stderr); code != 0 {
+			if code := buildtool.Run([]string{"inspect", p}, &stdout, &stderr); code != 0 {
 				t.Errorf("qemu-user-static-go inspect %s: exit %d\n%s%s", p, code, stdout.String(), stderr.String())
 			}
 			for _, cpu := range twoCPUs {

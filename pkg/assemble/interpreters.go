@@ -1,4 +1,4 @@
-package rpmbuild
+package assemble
 
 import (
 	"debug/elf"

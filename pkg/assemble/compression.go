@@ -1,4 +1,4 @@
-package rpmbuild
+package assemble
 
 import (
 	"fmt"
@@ -8,20 +8,20 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/rpmbuild/rpmstream"
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/rpmfile"
 )
 
 // DefaultCompression is the payload compression Build uses when none is
 // given.
 const DefaultCompression = "small"
 
-// presets are the compressions rpmstream writes. Measured here (2 cores)
+// presets are the compressions rpmfile writes. Measured here (2 cores)
 // on the default package of Debian 12's interpreters, 31 of them and
 // binfmtctl, 340 MiB: a 32 MiB window reaches back over whole
 // interpreters, which share most of their code, so each preset is under
 // half the size rpmbuild makes at Fedora's zstd -19 (63 MiB in 90 s), in
 // less time than rpmbuild's zstd -3 (78 MiB in 2.5 s) or close to it.
-var presets = map[string]rpmstream.Compressor{
+var presets = map[string]rpmfile.Compressor{
 	// small: zstd "better" (about level 7) over a 32 MiB window, one
 	// frame: 28 MiB in about 3 s, 91 MB of memory.
 	"small": {Level: zstd.SpeedBetterCompression, Window: 32 << 20, Segments: 1, Workers: 1, PayloadFlags: "7"},
@@ -46,10 +46,10 @@ func Compressions() []string {
 }
 
 // compression is a parsed --compression value: either a preset written by
-// rpmstream or an nfpm string handed to nfpm's packager as it is.
+// rpmfile or an nfpm string handed to nfpm's packager as it is.
 type compression struct {
 	name   string
-	preset *rpmstream.Compressor
+	preset *rpmfile.Compressor
 	nfpm   string
 }
 

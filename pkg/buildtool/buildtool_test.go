@@ -1,4 +1,4 @@
-package cli_test
+package buildtool_test
 
 import (
 	"fmt"
@@ -12,13 +12,13 @@ import (
 	nfpmrpm "github.com/goreleaser/nfpm/v2/rpm"
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/rpmbuild"
-	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/rpmbuild/cli"
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/assemble"
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/buildtool"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"qemu-user-static-go": func() { os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr)) },
+		"qemu-user-static-go": func() { os.Exit(buildtool.Run(os.Args[1:], os.Stdout, os.Stderr)) },
 	})
 }
 
@@ -29,7 +29,7 @@ func helper(dir string) (bin, src string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	if src, err = rpmbuild.FindSourceDir(wd); err != nil {
+	if src, err = assemble.FindSourceDir(wd); err != nil {
 		return "", "", err
 	}
 	bin = filepath.Join(dir, "binfmtctl")
