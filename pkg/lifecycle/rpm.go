@@ -26,7 +26,7 @@ type Manifest struct {
 	// %post runs for has the highest pair. (rpm's transaction id is the
 	// time in seconds, so two transactions can share one.)
 	InstallTID, Instance int64
-	Files      []string
+	Files                []string
 }
 
 // Querier reads installed packages from the rpm database.
