@@ -159,3 +159,23 @@ func TestSidBrokenPackage(t *testing.T) {
 		t.Errorf("the message blames rpm, which installs:\n%s", msg)
 	}
 }
+
+// TestStackCommand runs each stack's systemd-binfmt from outside any root:
+// sid's must be sid's (262), started through sid's loader and libraries.
+func TestStackCommand(t *testing.T) {
+	for _, st := range Stacks(t) {
+		want := "systemd 262"
+		if st.Name == "host" {
+			Require(t, st.SystemdBinfmt, "systemd")
+			want = "systemd 252"
+		}
+		cmd, err := st.Command(st.SystemdBinfmt, "--version")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(out), want) {
+			t.Errorf("%s: %s --version: %v\n%s\nwant %q", st.Name, st.SystemdBinfmt, err, out, want)
+		}
+	}
+}

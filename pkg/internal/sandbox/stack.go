@@ -1,8 +1,14 @@
 package sandbox
 
 import (
+	"debug/elf"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -135,4 +141,61 @@ func sidRootIfReady() (string, error) {
 func Stacks(t testing.TB) []Stack {
 	t.Helper()
 	return []Stack{HostStack(), SidStack(t)}
+}
+
+// Command returns a command that runs the stack's program at path (a path
+// inside the stack's sysroot, such as SystemdBinfmt) in the caller's own
+// file system, without a chroot: it reads /etc, /run, /usr/lib and /proc
+// as the caller sees them, mounts and tmpfs included. On the host that is
+// plain exec. On sid the program is started through sid's own dynamic
+// loader with sid's libraries (its ELF interpreter and RUNPATH, and the
+// multiarch directory, all under the sysroot), so a binary linked against
+// sid's glibc and libsystemd-shared runs on Debian 12.
+func (s Stack) Command(path string, args ...string) (*exec.Cmd, error) {
+	if !s.chrooted() {
+		return exec.Command(path, args...), nil
+	}
+	bin := filepath.Join(s.Sysroot, path)
+	f, err := elf.Open(bin)
+	if err != nil {
+		return nil, fmt.Errorf("reading the %s stack's %s: %w", s.Name, path, err)
+	}
+	defer f.Close()
+	var interp string
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			b, err := io.ReadAll(p.Open())
+			if err != nil {
+				return nil, fmt.Errorf("reading the ELF interpreter of %s: %w", bin, err)
+			}
+			interp = strings.TrimRight(string(b), "\x00")
+		}
+	}
+	if interp == "" {
+		// Static: nothing to redirect.
+		return exec.Command(bin, args...), nil
+	}
+	var libs []string
+	for _, tag := range []elf.DynTag{elf.DT_RUNPATH, elf.DT_RPATH} {
+		vals, _ := f.DynString(tag)
+		for _, v := range vals {
+			for _, d := range strings.Split(v, ":") {
+				if d != "" {
+					libs = append(libs, filepath.Join(s.Sysroot, d))
+				}
+			}
+		}
+	}
+	if triplet, ok := multiarch[runtime.GOARCH]; ok {
+		libs = append(libs, filepath.Join(s.Sysroot, "usr/lib", triplet))
+	}
+	libs = append(libs, filepath.Join(s.Sysroot, "usr/lib"))
+	full := append([]string{"--library-path", strings.Join(libs, ":"), "--argv0", path, bin}, args...)
+	return exec.Command(filepath.Join(s.Sysroot, interp), full...), nil
+}
+
+// multiarch is Debian's library directory name for each GOARCH.
+var multiarch = map[string]string{
+	"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu", "ppc64le": "powerpc64le-linux-gnu",
+	"s390x": "s390x-linux-gnu", "riscv64": "riscv64-linux-gnu", "386": "i386-linux-gnu",
 }
