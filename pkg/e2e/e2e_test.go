@@ -64,34 +64,95 @@ func nfpmBuilder(t *testing.T, _ *sandbox.Root) builder {
 }
 
 // rpmbuildBuilder builds the package the rpm way: make dist, then
-// rpmbuild -bb on qemu-user-static-go.spec, as docs/rpmbuild.md says.
+// rpmbuild on qemu-user-static-go.spec, as docs/rpmbuild.md says, with the
+// root's stack: the host's rpmbuild 4.18 (-bb), or sid's rpmbuild 6.1
+// (-ba), chrooted in the sid root with the host's Go toolchain shared in.
+// On sid the packages must come out in the v6 format, and the build must
+// print no warning (rpm 6 warns about deprecated macros).
 func rpmbuildBuilder(t *testing.T, r *sandbox.Root) builder {
-	sandbox.Require(t, "/usr/bin/rpmbuild", "rpm")
+	if !r.Stack.Chrooted() {
+		sandbox.Require(t, "/usr/bin/rpmbuild", "rpm")
+	}
+	src, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goEnv := func(key string) string {
+		out, err := exec.Command("go", "env", key).Output()
+		if err != nil {
+			t.Fatalf("go env %s: %v", key, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	// Nothing from a user's ~/.rpmmacros, but the usual Go build cache.
+	gocache, goroot := goEnv("GOCACHE"), goEnv("GOROOT")
 	return func(t *testing.T, qemuDir string, cpus []string, version string) string {
 		t.Helper()
 		dist := t.TempDir()
-		if out, err := exec.Command("make", "-C", "../..", "dist", "DIST="+dist, "VERSION="+version).CombinedOutput(); err != nil {
+		if out, err := exec.Command("make", "-C", src, "dist", "DIST="+dist, "VERSION="+version).CombinedOutput(); err != nil {
 			t.Fatalf("make dist: %v\n%s", err, out)
 		}
-		cmd := exec.Command("rpmbuild", "-bb", "--nodeps",
-			"--define", "_topdir "+filepath.Join(dist, "rpmbuild"), "--define", "_sourcedir "+dist,
-			"--define", "pkg_version "+version, "--define", "pkg_release 1",
-			"--define", "qemu_bindir "+qemuDir, "--define", "qemu_cpus "+strings.Join(cpus, ","),
-			"../../qemu-user-static-go.spec")
-		// Nothing from a user's ~/.rpmmacros, but the usual Go build cache.
-		gocache, err := exec.Command("go", "env", "GOCACHE").Output()
-		if err != nil {
-			t.Fatalf("go env GOCACHE: %v", err)
+		mode := "-bb"
+		if r.Stack.Chrooted() {
+			mode = "-ba"
 		}
-		cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "GOCACHE="+strings.TrimSpace(string(gocache)))
-		if out, err := cmd.CombinedOutput(); err != nil {
+		args := []string{mode, "--nodeps",
+			"--define", "_topdir " + filepath.Join(dist, "rpmbuild"), "--define", "_sourcedir " + dist,
+			"--define", "pkg_version " + version, "--define", "pkg_release 1",
+			"--define", "qemu_bindir " + qemuDir, "--define", "qemu_cpus " + strings.Join(cpus, ","),
+			filepath.Join(src, "qemu-user-static-go.spec")}
+		home := t.TempDir()
+		var out string
+		if r.Stack.Chrooted() {
+			env := []string{"PATH=" + filepath.Join(goroot, "bin") + ":/usr/sbin:/usr/bin:/sbin:/bin",
+				"HOME=" + home, "GOCACHE=" + gocache}
+			// As on the host, where rpmbuild inherits the test's
+			// environment; rpm 6 refuses an empty one.
+			if e := os.Getenv("SOURCE_DATE_EPOCH"); e != "" {
+				env = append(env, "SOURCE_DATE_EPOCH="+e)
+			}
+			out, err = r.Stack.Run(t, sandbox.RunOptions{
+				Share: []string{dist, qemuDir, src, home, gocache, goroot}, Env: env,
+			}, "rpmbuild", args...)
+		} else {
+			cmd := exec.Command("rpmbuild", args...)
+			cmd.Env = append(os.Environ(), "HOME="+home, "GOCACHE="+gocache)
+			var b []byte
+			b, err = cmd.CombinedOutput()
+			out = string(b)
+		}
+		if err != nil {
 			t.Fatalf("rpmbuild: %v\n%s", err, out)
 		}
 		rpms, _ := filepath.Glob(filepath.Join(dist, "rpmbuild", "RPMS", "*", pkgName+"-"+version+"-1.*.rpm"))
 		if len(rpms) != 1 {
 			t.Fatalf("rpmbuild wrote %v, want one %s-%s package", rpms, pkgName, version)
 		}
+		if r.Stack.Chrooted() {
+			checkSidBuild(t, r.Stack, out, dist, rpms[0])
+		}
 		return rpms[0]
+	}
+}
+
+// checkSidBuild checks what sid's rpmbuild -ba made: no warnings in its
+// output, and a binary and a source package in rpm's v6 format.
+func checkSidBuild(t *testing.T, st sandbox.Stack, out, dist, rpm string) {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "warning:") || strings.Contains(l, "deprecated") {
+			t.Errorf("rpmbuild %s warns: %s", st.Name, l)
+		}
+	}
+	srpms, _ := filepath.Glob(filepath.Join(dist, "rpmbuild", "SRPMS", pkgName+"-*.src.rpm"))
+	if len(srpms) != 1 {
+		t.Fatalf("rpmbuild -ba wrote the source packages %v, want one", srpms)
+	}
+	for _, p := range []string{rpm, srpms[0]} {
+		f, err := st.Run(t, sandbox.RunOptions{Share: []string{dist}}, "rpm", "-qp", "--qf", "%{RPMFORMAT}", p)
+		if err != nil || strings.TrimSpace(f) != "6" {
+			t.Errorf("%s: rpm -qp --qf %%{RPMFORMAT} says %q (%v), want 6", p, f, err)
+		}
 	}
 }
 
