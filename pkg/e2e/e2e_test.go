@@ -136,7 +136,8 @@ func rpmbuildBuilder(t *testing.T, r *sandbox.Root) builder {
 }
 
 // checkSidBuild checks what sid's rpmbuild -ba made: no warnings in its
-// output, and a binary and a source package in rpm's v6 format.
+// output, and a binary and a source package in rpm's v6 format that the
+// host's rpm 4.18 verifies as well.
 func checkSidBuild(t *testing.T, st sandbox.Stack, out, dist, rpm string) {
 	t.Helper()
 	for _, l := range strings.Split(out, "\n") {
@@ -152,6 +153,10 @@ func checkSidBuild(t *testing.T, st sandbox.Stack, out, dist, rpm string) {
 		f, err := st.Run(t, sandbox.RunOptions{Share: []string{dist}}, "rpm", "-qp", "--qf", "%{RPMFORMAT}", p)
 		if err != nil || strings.TrimSpace(f) != "6" {
 			t.Errorf("%s: rpm -qp --qf %%{RPMFORMAT} says %q (%v), want 6", p, f, err)
+		}
+		// The host's rpm 4.18 reads the v6 format too.
+		if out, err := exec.Command("rpm", "-K", p).CombinedOutput(); err != nil || !strings.Contains(string(out), "digests") {
+			t.Errorf("the host's rpm -K %s: %v\n%s", p, err, out)
 		}
 	}
 }
