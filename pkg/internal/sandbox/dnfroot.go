@@ -77,7 +77,7 @@ func (ns *NS) DNFRootOn(st Stack) *Root {
 		return ns.chrootedRoot(st)
 	}
 	Require(t, "/usr/bin/rpm", "rpm")
-	Require(t, "/usr/bin/dnf", "dnf")
+	Require(t, st.DNF, "dnf")
 	if os.Getenv(envRealRoot) != "true" {
 		t.Skip("a dnf root needs real root outside the namespace: rpm and the overlay over /usr need every user id mapped")
 	}
@@ -298,12 +298,15 @@ func (r *Root) importAll(args []string) []string {
 // among args are imported into the root first (see Import).
 func (r *Root) DNF(args ...string) (string, error) {
 	r.t.Helper()
-	opts := []string{"-y", "--installroot=" + r.Dir, "--disablerepo=*"}
-	if r.Stack.Chrooted() {
+	opts := []string{"-y"}
+	if !r.Stack.Chrooted() {
+		opts = append(opts, "--installroot="+r.Dir)
+	}
+	if !r.Stack.DNF5 {
 		// dnf5 fails on a --disablerepo pattern that matches no
 		// repository ("No matching repositories for *"); reposdir
 		// already leaves it none.
-		opts = []string{"-y"}
+		opts = append(opts, "--disablerepo=*")
 	}
 	full := append(append(opts,
 		"--releasever=0",
@@ -313,7 +316,7 @@ func (r *Root) DNF(args ...string) (string, error) {
 	if r.Stack.Chrooted() {
 		return r.run(r.chrootCmd(r.Stack.DNF, full...), filepath.Base(r.Stack.DNF)+" "+strings.Join(args, " "))
 	}
-	return r.run(exec.Command("/usr/bin/dnf", full...), "dnf "+strings.Join(args, " "))
+	return r.run(exec.Command(r.Stack.DNF, full...), filepath.Base(r.Stack.DNF)+" "+strings.Join(args, " "))
 }
 
 // RPM runs rpm on the root (--root=DIR --dbpath=/var/lib/rpm) and returns

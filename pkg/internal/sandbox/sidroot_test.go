@@ -212,3 +212,21 @@ func TestStackRun(t *testing.T) {
 		t.Errorf("the cached sid root changed: /tmp had %d entries, now %d", len(before), len(after))
 	}
 }
+
+// TestHostStack checks what HostStack finds on this machine: Debian 12's
+// dnf 4, and rpm's own default database, which the roots override.
+func TestHostStack(t *testing.T) {
+	Require(t, "/usr/bin/rpm", "rpm")
+	Require(t, "/usr/bin/dnf", "dnf")
+	st := HostStack()
+	out, err := exec.Command(st.DNF, "--version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s --version: %v\n%s", st.DNF, err, out)
+	}
+	if is5 := strings.Contains(string(out), "dnf5"); is5 != st.DNF5 {
+		t.Errorf("HostStack says DNF5=%v, but %s --version says:\n%s", st.DNF5, st.DNF, out)
+	}
+	if st.DefaultDBPath == "" || !filepath.IsAbs(st.DefaultDBPath) {
+		t.Errorf("DefaultDBPath %q: want rpm's %%_dbpath, an absolute path", st.DefaultDBPath)
+	}
+}

@@ -56,7 +56,7 @@ type Stack struct {
 	// from dnf 4's in places.
 	DNF5 bool
 	// DefaultDBPath is where the stack's rpm keeps its database when
-	// nothing overrides %_dbpath: ~/.rpmdb for Debian 12's rpm,
+	// nothing overrides %_dbpath: /root/.rpmdb for Debian 12's rpm,
 	// /var/lib/rpm for sid's (as on Fedora). Every Root keeps its
 	// database at /var/lib/rpm (see DNFRoot) whatever this says.
 	DefaultDBPath string
@@ -71,15 +71,31 @@ type Stack struct {
 // (sid) rather than from outside it (host).
 func (s Stack) Chrooted() bool { return s.Sysroot != "/" }
 
-// HostStack is this machine's own rpm, dnf 4 and systemd.
+// HostStack is this machine's own rpm, dnf and systemd: on Debian 12
+// rpm 4.18, dnf 4 and systemd 252. /usr/bin/dnf counts as dnf5 when it is
+// dnf5 or a link to it, as on Fedora 41 and later.
 func HostStack() Stack {
-	return Stack{
+	s := Stack{
 		Name:          "host",
 		Sysroot:       "/",
 		DNF:           "/usr/bin/dnf",
 		DefaultDBPath: "~/.rpmdb",
 		SystemdBinfmt: "/lib/systemd/systemd-binfmt",
 	}
+	if real, err := filepath.EvalSymlinks(s.DNF); err == nil && filepath.Base(real) == "dnf5" {
+		s.DNF5 = true
+	} else if _, err := os.Stat(s.DNF); err != nil {
+		if _, err := os.Stat("/usr/bin/dnf5"); err == nil {
+			s.DNF, s.DNF5 = "/usr/bin/dnf5", true
+		}
+	}
+	// What the host's rpm uses when nothing overrides it, as root.
+	cmd := exec.Command("rpm", "--eval", "%_dbpath")
+	cmd.Env = []string{"PATH=" + rootPath, "HOME=/root"}
+	if out, err := cmd.Output(); err == nil {
+		s.DefaultDBPath = strings.TrimSpace(string(out))
+	}
+	return s
 }
 
 // SidStack returns Debian sid's stack, building its root first when this
