@@ -94,6 +94,14 @@ func ParseLine(s string) (Entry, error) {
 		return e, fmt.Errorf("%w: line is %d bytes, the kernel accepts at most %d", ErrInvalid, len(s), MaxRegisterLength)
 	}
 	del := s[0]
+	// fs/binfmt_misc.c pads the string with the delimiter past its end
+	// and then reads flag letters until the first other byte: with a flag
+	// letter as the delimiter it reads into the padding and refuses the
+	// string with EINVAL, whatever the flags field holds (verified on
+	// 6.18).
+	if strings.IndexByte("POCF", del) >= 0 {
+		return e, fmt.Errorf("%w: delimiter %q is a flag letter, which the kernel refuses as the delimiter", ErrInvalid, del)
+	}
 	// The kernel reads fields with strchr and string_unescape, which stop
 	// at a NUL byte: it refuses a NUL in most fields and cuts the magic
 	// short at one. Only as the delimiter does a NUL work.
