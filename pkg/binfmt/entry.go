@@ -453,13 +453,19 @@ func parseText(text, file string) (lines []Line, errs []error, n int) {
 
 // ParseFile parses the binfmt.d file at path; see Parse.
 func ParseFile(path string) ([]Line, []error) {
+	return parseFileAs(path, path)
+}
+
+// parseFileAs is ParseFile of the file at path, which errors and lines
+// call shown (the path as the system sees it, under a root).
+func parseFileAs(path, shown string) ([]Line, []error) {
 	// The text is copied into one string below, so it is read into a
 	// buffer on the stack.
 	var buf [1024]byte
-	data, err := readFileInto(path, buf[:])
+	data, err := readConfigInto(path, shown, buf[:])
 	if err != nil {
-		return nil, []error{fmt.Errorf("reading binfmt.d file %q: %w", path, err)}
+		return nil, []error{fmt.Errorf("reading binfmt.d file %q: %w", shown, err)}
 	}
-	lines, errs, _ := parseText(string(data), path)
+	lines, errs, _ := parseText(string(data), shown)
 	return lines, errs
 }
