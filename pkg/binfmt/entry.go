@@ -417,6 +417,12 @@ func Parse(r io.Reader, file string) ([]Line, []error) {
 	return lines, errs
 }
 
+// ParseText is Parse of text already in memory, without a copy.
+func ParseText(text, file string) ([]Line, []error) {
+	lines, errs, _ := parseText(text, file)
+	return lines, errs
+}
+
 // parseText parses the whole text of a file. It also returns the number
 // the line after the last one would have. It works on the text in place,
 // without a bufio.Reader: binfmtctl parses a few dozen files per run, and

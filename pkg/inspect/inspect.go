@@ -448,7 +448,21 @@ func (r *Report) parseConfs() {
 		if !c.read || c.Masked {
 			continue
 		}
-		lines, errs := binfmt.Parse(strings.NewReader(c.Data), c.Path)
+		if len(r.Entries) == maxBinfmtEntries {
+			r.problem(SeverityError, c.Path, fmt.Sprintf("not parsed: more than %d binfmt entries in the package already", maxBinfmtEntries))
+			continue
+		}
+		// Lines past what can still be reported are not parsed: a
+		// million-line file would otherwise cost its lines in memory.
+		text, rest := c.Data, ""
+		if n := maxBinfmtEntries - len(r.Entries) + maxLineErrors + 1; strings.Count(text, "\n") > n {
+			at := 0
+			for range n {
+				at += strings.IndexByte(text[at:], '\n') + 1
+			}
+			text, rest = text[:at], text[at:]
+		}
+		lines, errs := binfmt.ParseText(text, c.Path)
 		// A file of a million bad lines makes one problem each only up to
 		// a point: the report stays readable and its size bounded.
 		for i, err := range errs {
@@ -479,6 +493,9 @@ func (r *Report) parseConfs() {
 				e.Extension = string(l.Magic)
 			}
 			r.Entries = append(r.Entries, e)
+		}
+		if rest != "" && len(r.Entries) < maxBinfmtEntries && len(errs) <= maxLineErrors {
+			r.problem(SeverityError, c.Path, fmt.Sprintf("line %d: more than %d lines; the rest of the file is not checked", strings.Count(text, "\n")+1, strings.Count(text, "\n")))
 		}
 	}
 }

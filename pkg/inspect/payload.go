@@ -2,7 +2,6 @@ package inspect
 
 import (
 	"bufio"
-	"bytes"
 	"compress/bzip2"
 	"compress/gzip"
 	"crypto"
@@ -40,7 +39,7 @@ var (
 	maxDict = 32 << 20
 	// maxConfTotal bounds the binfmt.d data kept from one package, all
 	// files together; each file is bounded by binfmt.MaxConfigSize.
-	maxConfTotal = 4 << 20
+	maxConfTotal = 2 << 20
 	// maxBinfmtEntries bounds the binfmt entries linted; maxLineErrors the
 	// problems reported for the lines of one file.
 	maxBinfmtEntries = 4096
@@ -97,9 +96,12 @@ func decompress(r io.Reader, compressor string, hasTag bool) (io.Reader, func(),
 		if err != nil {
 			return nil, nil, fmt.Errorf("zstd payload: %w", err)
 		}
-		return zr, zr.Close, nil
+		return &zstdErrors{zr}, zr.Close, nil
 	case "xz":
 		zr, err := xz.NewReader(br, uint32(maxDict))
+		if errors.Is(err, xz.ErrMemlimit) {
+			return nil, nil, fmt.Errorf("%w: the xz payload asks for a dictionary over %d bytes", ErrMalformed, maxDict)
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: xz payload: %v", ErrMalformed, err)
 		}
@@ -132,6 +134,17 @@ func (x *xzErrors) Read(p []byte) (int, error) {
 	n, err := x.r.Read(p)
 	if errors.Is(err, xz.ErrMemlimit) {
 		err = fmt.Errorf("%w: the xz payload asks for a dictionary over %d bytes", ErrMalformed, maxDict)
+	}
+	return n, err
+}
+
+// zstdErrors says what the decoder's window error means.
+type zstdErrors struct{ r io.Reader }
+
+func (z *zstdErrors) Read(p []byte) (int, error) {
+	n, err := z.r.Read(p)
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) {
+		err = fmt.Errorf("%w: the zstd payload asks for a window over %d bytes", ErrMalformed, maxDict)
 	}
 	return n, err
 }
@@ -298,7 +311,7 @@ func (r *Report) readPayload(pkg *rpmutils.Rpm, payload io.Reader) error {
 		return 0, true
 	})
 	seen := make([]bool, len(files))
-	kept := map[int][]byte{}    // binfmt.d data, by file
+	kept := map[int]string{}    // binfmt.d data, by file
 	skipped := map[int]string{} // why a wanted file's data were not kept
 	keptTotal := 0
 	for {
@@ -336,7 +349,7 @@ func (r *Report) readPayload(pkg *rpmutils.Rpm, payload io.Reader) error {
 			continue
 		}
 		var w io.Writer = io.Discard
-		var conf *bytes.Buffer
+		var conf *strings.Builder
 		if plan.want[i] {
 			// The size is the header's, which the archive matched.
 			switch size := f.Size(); {
@@ -345,7 +358,8 @@ func (r *Report) readPayload(pkg *rpmutils.Rpm, payload io.Reader) error {
 			case int64(keptTotal)+size > int64(maxConfTotal):
 				skipped[i] = fmt.Sprintf("not read: the package's binfmt.d files hold more than %d bytes together", maxConfTotal)
 			default:
-				conf = bytes.NewBuffer(make([]byte, 0, size))
+				conf = &strings.Builder{}
+				conf.Grow(int(size))
 				w = conf
 				keptTotal += int(size)
 			}
@@ -366,7 +380,7 @@ func (r *Report) readPayload(pkg *rpmutils.Rpm, payload io.Reader) error {
 			r.Digests.FilesOK++
 		}
 		if conf != nil {
-			kept[i] = conf.Bytes()
+			kept[i] = conf.String()
 		}
 	}
 	// Every regular file with content must have come through the
@@ -388,7 +402,7 @@ func (r *Report) readPayload(pkg *rpmutils.Rpm, payload io.Reader) error {
 			why := "its data are not in the payload"
 			for _, j := range from {
 				if d, ok := kept[j]; ok {
-					conf.Data, conf.read = string(d), true
+					conf.Data, conf.read = d, true
 					break
 				}
 				if w, ok := skipped[j]; ok {
