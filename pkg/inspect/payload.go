@@ -243,6 +243,16 @@ func isRegular(f rpmutils.FileInfo) bool { return f.Mode()&0o170000 == 0o100000 
 // returns the path reached, or "" after too many links. Directories the
 // package does not ship are taken as they are named.
 func (p *payloadPlan) resolve(name string) string {
+	return resolveLinks(name, func(q string) (string, bool) {
+		if i, ok := p.byPath[q]; ok && p.files[i].Mode()&0o170000 == 0o120000 {
+			return p.files[i].Linkname(), true
+		}
+		return "", false
+	})
+}
+
+// resolveLinks is resolve with the package's symlinks given by link.
+func resolveLinks(name string, link func(string) (string, bool)) string {
 	cur, rest, links := "/", strings.TrimPrefix(name, "/"), 0
 	for rest != "" {
 		comp, r, _ := strings.Cut(rest, "/")
@@ -255,11 +265,10 @@ func (p *payloadPlan) resolve(name string) string {
 			continue
 		}
 		next := path.Join(cur, comp)
-		if i, ok := p.byPath[next]; ok && p.files[i].Mode()&0o170000 == 0o120000 {
+		if t, ok := link(next); ok {
 			if links++; links > maxLinks {
 				return ""
 			}
-			t := p.files[i].Linkname()
 			if strings.HasPrefix(t, "/") {
 				cur = "/"
 			}
