@@ -154,6 +154,13 @@ func (c *checker) walk(p string) error {
 	links := 0
 	for rest != "" {
 		comp, r, _ := strings.Cut(rest, "/")
+		var next string
+		if links == 0 {
+			// Still in p itself, which is canonical: the path so far is
+			// a prefix of p, taken without building a new string
+			// (binfmtctl checks every entry in each rpm transaction).
+			next = p[:len(p)-len(rest)+len(comp)]
+		}
 		rest = r
 		switch comp {
 		case "", ".":
@@ -164,9 +171,11 @@ func (c *checker) walk(p string) error {
 			cur = filepath.Dir(cur)
 			continue
 		}
-		next := cur + "/" + comp
-		if cur == "/" {
-			next = "/" + comp
+		if next == "" {
+			next = cur + "/" + comp
+			if cur == "/" {
+				next = "/" + comp
+			}
 		}
 		if next == "/proc" {
 			return unsafef("%q goes through /proc, whose links the kernel resolves in the process that runs the program (magic links such as /proc/self/cwd)", p)
