@@ -152,6 +152,7 @@ func (c *checker) walk(p string) error {
 	cur := "/"    // the real directory the walk is in
 	rest := p[1:] // what is left to resolve, relative to cur
 	links := 0
+	lastLink := "" // the last symlink followed, for errors
 	for rest != "" {
 		comp, r, _ := strings.Cut(rest, "/")
 		var next string
@@ -178,13 +179,18 @@ func (c *checker) walk(p string) error {
 			}
 		}
 		if next == "/proc" {
-			return unsafef("%q goes through /proc, whose links the kernel resolves in the process that runs the program (magic links such as /proc/self/cwd)", p)
+			via := ""
+			if lastLink != "" {
+				via = fmt.Sprintf(" (by way of the link %q)", lastLink)
+			}
+			return unsafef("%q goes through /proc%s, whose links the kernel resolves in the process that runs the program (magic links such as /proc/self/cwd)", p, via)
 		}
 		j := c.judge(next, rest != "")
 		if j.err != nil {
 			return j.err
 		}
 		if j.isLink {
+			lastLink = next
 			if links++; links > maxSymlinks {
 				return fmt.Errorf("resolving %q: too many levels of symbolic links", p)
 			}
