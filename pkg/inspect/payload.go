@@ -197,31 +197,30 @@ func planPayload(files []rpmutils.FileInfo) *payloadPlan {
 			delete(p.sets, k)
 		}
 	}
-	for i, f := range files {
-		if !isConf(f.Name()) {
-			continue
-		}
-		c := confSource{path: f.Name(), data: -1}
-		switch {
-		case isRegular(f):
+	for _, name := range p.confNames() {
+		c := confSource{path: name, data: -1}
+		i, shipped := p.byPath[name]
+		if shipped && isRegular(files[i]) {
 			c.data = i
-		case f.Mode()&0o170000 == 0o120000:
-			c.target = p.resolve(f.Name())
+		} else {
+			c.target = p.resolve(name)
+			what := "leads, through the package's symbolic links, to " + c.target
+			if shipped {
+				what = "is a symbolic link to " + c.target
+			}
 			j, ok := p.byPath[c.target]
 			switch {
 			case c.target == "/dev/null":
 				c.masked = true
 			case c.target == "":
-				c.problem = fmt.Sprintf("is a symbolic link to %s, which does not resolve within %d links", f.Linkname(), maxLinks)
+				c.problem = fmt.Sprintf("is a symbolic link that does not resolve within %d links", maxLinks)
 			case !ok:
-				c.problem = fmt.Sprintf("is a symbolic link to %s, outside the package: what it defines depends on the system it is installed on", c.target)
+				c.problem = what + ", outside the package: what it defines depends on the system it is installed on"
 			case !isRegular(files[j]):
-				c.problem = fmt.Sprintf("is a symbolic link to %s, which is not a regular file in the package", c.target)
+				c.problem = what + ", which is not a regular file in the package"
 			default:
 				c.data = j
 			}
-		default:
-			continue
 		}
 		if c.data >= 0 {
 			p.want[c.data] = true
@@ -235,6 +234,39 @@ func planPayload(files []rpmutils.FileInfo) *payloadPlan {
 }
 
 const maxLinks = 40
+
+// confNames lists the binfmt.d files the package puts on disk: its own
+// *.conf files (and symlinks) in binfmt.d directories, and the *.conf
+// files inside a directory that a symlink named binfmt.d of the package
+// leads to: systemd-binfmt reads those through the link.
+func (p *payloadPlan) confNames() []string {
+	var names []string
+	seen := map[string]bool{}
+	add := func(n string) {
+		if !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	for _, f := range p.files {
+		if isConf(f.Name()) && (isRegular(f) || f.Mode()&0o170000 == 0o120000) {
+			add(f.Name())
+		}
+	}
+	for _, l := range p.files {
+		if path.Base(l.Name()) != "binfmt.d" || l.Mode()&0o170000 != 0o120000 {
+			continue
+		}
+		dir := p.resolve(l.Name())
+		for _, f := range p.files {
+			if dir != "" && path.Dir(f.Name()) == dir && strings.HasSuffix(f.Name(), ".conf") && !strings.HasPrefix(path.Base(f.Name()), ".") {
+				add(l.Name() + "/" + path.Base(f.Name()))
+			}
+		}
+	}
+	sort.Strings(names)
+	return names
+}
 
 func isRegular(f rpmutils.FileInfo) bool { return f.Mode()&0o170000 == 0o100000 }
 
