@@ -1,6 +1,7 @@
 package inspect_test
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,19 +115,7 @@ ln %{buildroot}/usr/share/hard/a.conf %{buildroot}/usr/lib/binfmt.d/z.conf
 /usr/lib/binfmt.d/a.conf
 /usr/lib/binfmt.d/z.conf
 `
-	if err := os.WriteFile(spec, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("rpmbuild", "-bb", "--nodeps", "--define", "_topdir "+top, spec)
-	cmd.Env = append(os.Environ(), "HOME=/root")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("rpmbuild: %v\n%s", err, out)
-	}
-	rpms, _ := filepath.Glob(filepath.Join(top, "RPMS", "noarch", "*.rpm"))
-	if len(rpms) != 1 {
-		t.Fatalf("rpmbuild wrote %q", rpms)
-	}
-	rep, err := inspect.File(rpms[0], inspect.Options{})
+	rep, err := inspect.File(rpmbuild(t, top, spec, body, nil), inspect.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,5 +124,82 @@ ln %{buildroot}/usr/share/hard/a.conf %{buildroot}/usr/lib/binfmt.d/z.conf
 	}
 	if errs := problems(rep, inspect.SeverityError); errs != "" {
 		t.Errorf("errors:\n%s", errs)
+	}
+}
+
+// rpmbuild writes body to spec, builds it with the real rpmbuild under
+// top with the given macros, and returns the one binary package.
+func rpmbuild(t *testing.T, top, spec, body string, defines map[string]string) string {
+	t.Helper()
+	if err := os.WriteFile(spec, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-bb", "--nodeps", "--define", "_topdir " + top}
+	for k, v := range defines {
+		args = append(args, "--define", k+" "+v)
+	}
+	cmd := exec.Command("rpmbuild", append(args, spec)...)
+	cmd.Env = append(os.Environ(), "HOME=/root")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("rpmbuild: %v\n%s", err, out)
+	}
+	rpms, _ := filepath.Glob(filepath.Join(top, "RPMS", "noarch", "*.rpm"))
+	if len(rpms) != 1 {
+		t.Fatalf("rpmbuild wrote %q", rpms)
+	}
+	return rpms[0]
+}
+
+// TestCompressors reads packages of every payload compressor through
+// inspect's own decoders: those nfpm writes, and those of the real
+// rpmbuild (rpm's own cpio, with "./" names), bzip2 and no compression
+// included.
+func TestCompressors(t *testing.T) {
+	conf := []byte(":comp:E::comp::/usr/bin/interp:\n")
+	for _, c := range []string{"gzip", "zstd", "xz", "lzma"} {
+		t.Run("nfpm "+c, func(t *testing.T) {
+			p := sandbox.BuildRPM(t, sandbox.PackageSpec{Name: "comp", Version: "1", Arch: "x86_64", Compression: c,
+				Files: []sandbox.File{{Dst: "/usr/lib/binfmt.d/c.conf", Content: conf}, {Dst: "/usr/bin/interp", Content: bytes.Repeat([]byte("x"), 100000), Mode: 0o755}}})
+			rep, err := inspect.File(p, inspect.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Entries) != 1 || rep.Compressor != c || rep.Digests.FilesOK != 2 {
+				t.Errorf("compressor %s, entries %+v, digests %+v", rep.Compressor, rep.Entries, rep.Digests)
+			}
+		})
+	}
+	sandbox.Require(t, "rpmbuild", "rpm")
+	body := `Name: comp
+Version: 1
+Release: 1
+Summary: compressors
+License: MIT
+BuildArch: noarch
+%global debug_package %{nil}
+%global _build_id_links none
+%description
+test
+%install
+mkdir -p %{buildroot}/usr/lib/binfmt.d %{buildroot}/usr/bin
+head -c 200000 /dev/urandom > %{buildroot}/usr/bin/interp
+chmod 755 %{buildroot}/usr/bin/interp
+printf ':comp:E::comp::/usr/bin/interp:\n' > %{buildroot}/usr/lib/binfmt.d/c.conf
+%files
+/usr/bin/interp
+/usr/lib/binfmt.d/c.conf
+`
+	for payload, want := range map[string]string{"w9.bzdio": "bzip2", "w6.lzdio": "lzma", "w6.xzdio": "xz", "w19.zstdio": "zstd", "w9.gzdio": "gzip", "w.ufdio": ""} {
+		t.Run("rpmbuild "+payload, func(t *testing.T) {
+			top := t.TempDir()
+			p := rpmbuild(t, top, filepath.Join(top, "comp.spec"), body, map[string]string{"_binary_payload": payload})
+			rep, err := inspect.File(p, inspect.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Entries) != 1 || want != "" && rep.Compressor != want || rep.Digests.FilesOK != 2 {
+				t.Errorf("compressor %s, entries %+v, digests %+v", rep.Compressor, rep.Entries, rep.Digests)
+			}
+		})
 	}
 }
