@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/assemble"
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/clidoc"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/inspect"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/qemu"
 )
@@ -39,6 +40,7 @@ const program = "qemu-user-static-go"
 type command struct {
 	name, args, summary string
 	define              func(fs *pflag.FlagSet) action
+	complete            clidoc.Completion // what the arguments complete to
 }
 
 // action runs a subcommand whose flags are parsed into fs.
@@ -46,9 +48,15 @@ type action func(fs *pflag.FlagSet, stdout, stderr io.Writer) int
 
 func commands() []command {
 	return []command{
-		{"build", "[flags]", "build the qemu-user-static-go rpm; the last line printed is its path", defineBuild},
-		{"inspect", "FILE.rpm [--json] [--host ARCH] [--keyring FILE]", "show an rpm's identity, digests, scriptlets and binfmt entries, and lint them", defineInspect},
-		{"conf", "[--cpus LIST] [--host ARCH] [--output DIR]", "write the binfmt.d files the package ships", defineConf},
+		{"build", "", "build the qemu-user-static-go rpm; the last line printed is its path", defineBuild, clidoc.Completion{}},
+		{"inspect", "FILE.rpm", "show an rpm's identity, digests, scriptlets and binfmt entries, and lint them", defineInspect,
+			clidoc.Completion{Files: true, FirstOnly: true}},
+		{"conf", "", "write the binfmt.d files the package ships", defineConf, clidoc.Completion{}},
+		{"help", "[COMMAND]", "show the help of " + program + " or of a command", defineHelp,
+			clidoc.Completion{Commands: true, FirstOnly: true}},
+		{"manual", "", "print the manual page " + program + "(1) as roff (man -l - reads it)", defineManual, clidoc.Completion{}},
+		{"completion", "bash|zsh|fish", "print the shell completion script for bash, zsh or fish", defineCompletion,
+			clidoc.Completion{Words: clidoc.Shells, FirstOnly: true}},
 	}
 }
 
@@ -66,7 +74,7 @@ func commandNames() []string {
 	for _, c := range commands() {
 		names = append(names, c.name)
 	}
-	return append(names, "help")
+	return names
 }
 
 // Run runs the command line args (without the program name) and returns
@@ -83,8 +91,6 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	case "--version":
 		fmt.Fprintf(stdout, "%s %s\n", program, version())
 		return exitOK
-	case "help":
-		return help(args[1:], stdout, stderr)
 	}
 	if strings.HasPrefix(args[0], "-") {
 		fmt.Fprintf(stderr, "%s: unknown flag %q before the command (the global flags are --help and --version)\n", program, args[0])
@@ -112,6 +118,10 @@ func unknownCommand(stderr io.Writer, name string) {
 	fmt.Fprintf(stderr, "Run '%s --help' for the commands.\n", program)
 }
 
+func defineHelp(*pflag.FlagSet) action {
+	return func(fs *pflag.FlagSet, stdout, stderr io.Writer) int { return help(fs.Args(), stdout, stderr) }
+}
+
 // help prints the usage, or a command's, to stdout.
 func help(args []string, stdout, stderr io.Writer) int {
 	switch len(args) {
@@ -135,13 +145,22 @@ func help(args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "usage: %s COMMAND [flags]\n       %s --version\n\n", program, program)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun '%s help COMMAND' for its flags.\n", program)
 }
 
 func commandUsage(w io.Writer, fs *pflag.FlagSet, c command) {
-	fmt.Fprintf(w, "usage: %s %s %s\n\n%s\n\nflags:\n%s", program, c.name, c.args, c.summary, fs.FlagUsages())
+	line := program + " " + c.name
+	own := false
+	fs.VisitAll(func(f *pflag.Flag) { own = own || f.Name != "help" })
+	if own {
+		line += " [flags]"
+	}
+	if c.args != "" {
+		line += " " + c.args
+	}
+	fmt.Fprintf(w, "usage: %s\n\n%s\n\nflags:\n%s", line, c.summary, fs.FlagUsages())
 }
 
 // flagSet returns c's flags, with -h/--help, and its action.
