@@ -258,13 +258,15 @@ func defineBuild(fs *pflag.FlagSet) action {
 				o.SignPassphrase = os.Getenv("NFPM_PASSPHRASE")
 			}
 		}
+		progress := newProgressLine(stderr, isTerminal(stderr))
 		if !quiet {
 			o.Log = stderr
-			o.Progress = newProgressLine(stderr, isTerminal(stderr)).update
+			o.Progress = progress.update
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()
 		res, err := assemble.Build(ctx, o)
+		progress.end()
 		if err != nil {
 			fmt.Fprintf(stderr, "%s build: %v\n", program, err)
 			return exitFail

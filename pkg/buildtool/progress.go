@@ -69,6 +69,15 @@ func (l *progressLine) update(p assemble.Progress) {
 	}
 }
 
+// end clears a terminal line left unfinished (the build failed or was
+// interrupted), so that the error that follows starts a line of its own.
+func (l *progressLine) end() {
+	if l.terminal && l.drawn >= 0 && !l.finished {
+		fmt.Fprint(l.w, "\r\x1b[K")
+		l.finished = true
+	}
+}
+
 // progressText describes a payload under way: "compressing NAME: 12.0 MiB
 // of 48.0 MiB (25%), 40.0 MiB/s, 1s left".
 func progressText(p assemble.Progress) string {

@@ -142,4 +142,21 @@ func TestProgressLine(t *testing.T) {
 			t.Errorf("got %q", got)
 		}
 	})
+	t.Run("a line left unfinished is cleared at the end", func(t *testing.T) {
+		var b bytes.Buffer
+		l := newProgressLine(&b, true)
+		l.update(assemble.Progress{Path: "a.rpm", Done: 1, Total: 2})
+		l.end()
+		l.end()
+		if got := b.String(); !strings.HasSuffix(got, "\x1b[K\r\x1b[K") || strings.Count(got, "\r") != 2 {
+			t.Errorf("got %q", got)
+		}
+		b.Reset()
+		l = newProgressLine(&b, true)
+		l.update(assemble.Progress{Path: "a.rpm", Done: 2, Total: 2})
+		l.end()
+		if got := b.String(); strings.Count(got, "\r") != 1 {
+			t.Errorf("a finished line is cleared again: %q", got)
+		}
+	})
 }
