@@ -93,8 +93,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if strings.HasPrefix(args[0], "-") {
-		fmt.Fprintf(stderr, "%s: unknown flag %q before the command (the global flags are --help and --version)\n", program, args[0])
-		usage(stderr)
+		fmt.Fprintf(stderr, "%s: unknown flag %q before the command (the global flags are --help and --version)\nRun '%s --help' for the commands.\n", program, args[0], program)
 		return exitUsage
 	}
 	c, ok := lookup(args[0])
@@ -336,13 +335,13 @@ func defineConf(fs *pflag.FlagSet) action {
 			return exitUsage
 		}
 		o.IncludeHostFamily = len(*cpus) > 0
+		// Generate reads no file: whatever it refuses (an unknown or
+		// the host's own cpu, an empty host, a bindir that cannot be
+		// written in a register string) came from the command line.
 		confs, err := qemu.Generate(*cpus, *host, o)
 		if err != nil {
 			fmt.Fprintf(stderr, "%s conf: %v\n", program, err)
-			if errors.Is(err, qemu.ErrUnknownCPU) || errors.Is(err, qemu.ErrHostCPU) {
-				return exitUsage
-			}
-			return exitFail
+			return exitUsage
 		}
 		if *out != "" {
 			// A typo in the directory should not create a tree of its
