@@ -162,7 +162,11 @@ func selectTargets(dir, suffix string, cpus []string) (*selection, error) {
 			}
 		}
 		if len(chosen) == 0 {
-			return nil, fmt.Errorf("finding interpreters: %w: no qemu-<cpu>%s for any known cpu in %s (install qemu-user-static, pass --qemu-dir, or --qemu-suffix '' for Debian 13's qemu-user)", ErrNoInterpreter, suffix, dir)
+			hint := "install qemu-user-static, pass --qemu-dir, or --qemu-suffix '' for Debian 13's qemu-user"
+			if suffix == "" {
+				hint = "install qemu-user (Debian 13 and later) or pass --qemu-dir"
+			}
+			return nil, fmt.Errorf("finding interpreters: %w: no qemu-<cpu>%s for any known cpu in %s (%s)", ErrNoInterpreter, suffix, dir, hint)
 		}
 	} else {
 		// Unknown cpus and missing interpreters are all named at once;
