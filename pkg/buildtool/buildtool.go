@@ -144,7 +144,7 @@ func help(args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "usage: %s COMMAND [flags]\n       %s --version\n\n", program, program)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun '%s help COMMAND' for its flags.\n", program)
 }
