@@ -258,11 +258,18 @@ func appendNew(list []string, s string) []string {
 	return append(list, s)
 }
 
+// qemuTools are the programs qemu installs as qemu-<name> in /usr/bin
+// that are not linux-user interpreters (Debian's qemu-utils, qemu-guest-
+// agent, qemu-system-common), so that --qemu-suffix '' in /usr/bin does
+// not report them as skipped interpreters.
+var qemuTools = map[string]bool{"img": true, "io": true, "nbd": true, "edid": true, "ga": true, "keymap": true}
+
 // skippedFiles names the qemu-<name><suffix> files in dir that are not
 // packaged, grouped by why: no target in the table (qemu-cris-static), the
 // host's family, or not named by --cpus. A name with a '-' in it is not a
 // linux-user interpreter (qemu-system-x86_64, qemu-pr-helper) and is not
-// counted; with suffix "" that also leaves out qemu-<cpu>-static.
+// counted, nor are qemu's tools (qemu-img); with suffix "" that also leaves
+// out qemu-<cpu>-static.
 func skippedFiles(dir, suffix string, sel *selection, hostFamily []string, family string) []skipped {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -288,7 +295,7 @@ func skippedFiles(dir, suffix string, sel *selection, hostFamily []string, famil
 			continue
 		}
 		cpu := strings.TrimSuffix(strings.TrimPrefix(name, "qemu-"), suffix)
-		if cpu == "" || strings.Contains(cpu, "-") {
+		if cpu == "" || strings.Contains(cpu, "-") || qemuTools[cpu] {
 			continue
 		}
 		if st, err := os.Stat(filepath.Join(dir, name)); err != nil || !st.Mode().IsRegular() {
