@@ -260,7 +260,7 @@ func appendNew(list []string, s string) []string {
 
 // qemuTools are the programs qemu installs as qemu-<name> in /usr/bin
 // that are not linux-user interpreters (Debian's qemu-utils, qemu-guest-
-// agent, qemu-system-common), so that --qemu-suffix ” in /usr/bin does
+// agent, qemu-system-common), so that an empty --qemu-suffix in /usr/bin does
 // not report them as skipped interpreters.
 var qemuTools = map[string]bool{"img": true, "io": true, "nbd": true, "edid": true, "ga": true, "keymap": true}
 
