@@ -23,6 +23,10 @@ const fsMagic = 0x42494e4d
 // FS is a binfmt_misc mount.
 type FS struct {
 	Dir string
+	// AllowNative lets Apply register an entry that matches the host's
+	// own programs (CheckNative). Only a person asks for it (register
+	// --force); package hooks never do.
+	AllowNative bool
 }
 
 // Open returns the binfmt_misc mounted at dir, or an error wrapping

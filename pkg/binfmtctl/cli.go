@@ -358,6 +358,7 @@ func runRegister(c *ctx, args []string) int {
 		c.errorf("%v; or pass --mount", err)
 		return exitFail
 	}
+	fs.AllowNative = c.force
 	code := exitOK
 	cfg := c.config()
 	// All lines go through one Apply, in order, so that the interpreter
@@ -396,7 +397,11 @@ func runRegister(c *ctx, args []string) int {
 			c.errorf("warning: %s", w)
 		}
 		if r.Err != nil {
-			c.errorf("%v", r.Err)
+			if errors.Is(r.Err, binfmt.ErrNative) {
+				c.errorf("%v; refusing it (binfmtctl register --force registers it anyway)", r.Err)
+			} else {
+				c.errorf("%v", r.Err)
+			}
 			code = exitFail
 			continue
 		}
