@@ -58,8 +58,29 @@ func runSync(c *ctx, args []string) int {
 	code := exitOK
 	m := c.manager()
 	for _, p := range args {
+		// A package that is not installed is an error: a typo must not
+		// pass for a package that has nothing to converge. Its recorded
+		// entries, if any, are still unregistered, which is what sync of
+		// an erased package is for.
+		ms, qerr := m.RPM.Installed(p)
+		notInstalled := (qerr == nil && len(ms) == 0) || errors.Is(qerr, lifecycle.ErrNotInstalled)
+		var recorded int
+		if notInstalled {
+			if claims, _ := m.Store.Claims(p); claims != nil {
+				recorded = len(claims)
+			}
+		}
 		if err := m.Sync(p); err != nil {
 			c.errorf("%v", err)
+			code = exitFail
+			continue
+		}
+		if notInstalled {
+			if recorded > 0 {
+				c.errorf("sync %s: package %q is not installed; the %d entries its record claimed were unregistered", p, p, recorded)
+			} else {
+				c.errorf("sync %s: package %q is not installed", p, p)
+			}
 			code = exitFail
 		}
 	}
