@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -38,12 +39,24 @@ func NativeSamples() []NativeSample {
 	if err == nil {
 		out = append(out, NativeSample{What: "binfmtctl's own file /proc/self/exe", Path: "/proc/self/exe", Head: self})
 	}
-	if sh, err := headOf("/bin/sh"); err == nil {
+	sh, err := headOf("/bin/sh")
+	if err == nil {
 		out = append(out, NativeSample{What: "/bin/sh", Path: "/bin/sh", Head: sh})
 	}
-	if err != nil || !isELF(self) {
+	// The forms are made from the running program's header; inside a
+	// chroot without /proc, from /bin/sh's; failing both, from what the
+	// program was built for.
+	template := self
+	if !isELF(template) {
+		template = sh
+	}
+	if !isELF(template) {
+		template = builtFor()
+	}
+	if template == nil {
 		return out
 	}
+	self = template
 	desc := elfName(self, nil)
 	for _, form := range []struct {
 		what  string
@@ -111,6 +124,30 @@ func headOf(path string) ([]byte, error) {
 		n += m
 	}
 	return buf, nil
+}
+
+// builtFor returns an ELF header for the machine this program was built
+// for, or nil for one not in the table.
+func builtFor() []byte {
+	m, ok := goarchMachines[runtime.GOARCH]
+	if !ok {
+		return nil
+	}
+	h := make([]byte, bufSize)
+	copy(h, "\x7fELF")
+	h[4], h[5], h[6] = m.class, m.data, 1
+	order(h).PutUint16(h[18:], m.machine)
+	return h
+}
+
+// goarchMachines maps GOARCH to ELF class, byte order and e_machine.
+var goarchMachines = map[string]struct {
+	class, data byte
+	machine     uint16
+}{
+	"amd64": {2, 1, 62}, "386": {1, 1, 3}, "arm64": {2, 1, 183}, "arm": {1, 1, 40},
+	"riscv64": {2, 1, 243}, "ppc64le": {2, 1, 21}, "ppc64": {2, 2, 21}, "s390x": {2, 2, 22},
+	"loong64": {2, 1, 258}, "mips64le": {2, 1, 8}, "mips64": {2, 2, 8}, "mipsle": {1, 1, 8}, "mips": {1, 2, 8},
 }
 
 func isELF(h []byte) bool {

@@ -202,3 +202,39 @@ func TestKernelNativeEntryLoops(t *testing.T) {
 		t.Fatalf("exec after removing it: %v", err)
 	}
 }
+
+// FuzzDescribeELF checks that DescribeELF never panics and describes
+// only magics that start with the ELF identification.
+func FuzzDescribeELF(f *testing.F) {
+	f.Add(0, []byte("\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00"), bytes.Repeat([]byte{0xff}, 20))
+	f.Add(0, []byte("\x7fELF"), []byte{})
+	f.Add(3, []byte("\x7fELF\x01\x02\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x28"), []byte{})
+	f.Fuzz(func(t *testing.T, offset int, magic, mask []byte) {
+		if len(mask) == 0 {
+			mask = nil
+		} else if len(mask) != len(magic) {
+			return // Entry guarantees equal lengths
+		}
+		d, ok := binfmt.DescribeELF(offset, magic, mask)
+		if ok != (d != "") || ok && (!bytes.HasPrefix(magic, []byte("\x7fELF")) || !strings.HasPrefix(d, "ELF ")) {
+			t.Fatalf("DescribeELF(%d, %x, %x) = %q, %v", offset, magic, mask, d, ok)
+		}
+	})
+}
+
+// TestBuiltForMatchesTheRunningProgram checks the fallback used where
+// neither /proc/self/exe nor /bin/sh can be read: its header has the
+// running program's class, byte order and machine.
+func TestBuiltForMatchesTheRunningProgram(t *testing.T) {
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := binfmt.BuiltFor()
+	if h == nil {
+		t.Fatalf("no ELF machine known for this GOARCH")
+	}
+	if !bytes.Equal(h[:7], self[:7]) || !bytes.Equal(h[18:20], self[18:20]) {
+		t.Errorf("BuiltFor() = %x, the running program starts %x", h[:20], self[:20])
+	}
+}
