@@ -127,27 +127,46 @@ func headOf(path string) ([]byte, error) {
 }
 
 // builtFor returns an ELF header for the machine this program was built
-// for, or nil for one not in the table.
+// for, or nil for one not in the table. A switch, not a map: a map
+// literal would be built at every start-up.
 func builtFor() []byte {
-	m, ok := goarchMachines[runtime.GOARCH]
-	if !ok {
+	var class, data byte = 2, 1
+	var machine uint16
+	switch runtime.GOARCH {
+	case "amd64":
+		machine = 62
+	case "386":
+		class, machine = 1, 3
+	case "arm64":
+		machine = 183
+	case "arm":
+		class, machine = 1, 40
+	case "riscv64":
+		machine = 243
+	case "ppc64le":
+		machine = 21
+	case "ppc64":
+		data, machine = 2, 21
+	case "s390x":
+		data, machine = 2, 22
+	case "loong64":
+		machine = 258
+	case "mips64le":
+		machine = 8
+	case "mips64":
+		data, machine = 2, 8
+	case "mipsle":
+		class, machine = 1, 8
+	case "mips":
+		class, data, machine = 1, 2, 8
+	default:
 		return nil
 	}
 	h := make([]byte, bufSize)
 	copy(h, "\x7fELF")
-	h[4], h[5], h[6] = m.class, m.data, 1
-	order(h).PutUint16(h[18:], m.machine)
+	h[4], h[5], h[6] = class, data, 1
+	order(h).PutUint16(h[18:], machine)
 	return h
-}
-
-// goarchMachines maps GOARCH to ELF class, byte order and e_machine.
-var goarchMachines = map[string]struct {
-	class, data byte
-	machine     uint16
-}{
-	"amd64": {2, 1, 62}, "386": {1, 1, 3}, "arm64": {2, 1, 183}, "arm": {1, 1, 40},
-	"riscv64": {2, 1, 243}, "ppc64le": {2, 1, 21}, "ppc64": {2, 2, 21}, "s390x": {2, 2, 22},
-	"loong64": {2, 1, 258}, "mips64le": {2, 1, 8}, "mips64": {2, 2, 8}, "mipsle": {1, 1, 8}, "mips": {1, 2, 8},
 }
 
 func isELF(h []byte) bool {
@@ -198,36 +217,61 @@ func elfName(h, mask []byte) string {
 		s += " LSB"
 	}
 	m := order(h).Uint16(h[18:])
-	if name, ok := elfMachines[m]; ok {
+	if name := machineName(m); name != "" {
 		return s + " " + name
 	}
 	return s + " machine " + strconv.Itoa(int(m))
 }
 
-// elfMachines names the e_machine values of the targets qemu emulates,
-// as uname -m and qemu's binary names spell them.
-var elfMachines = map[uint16]string{
-	2:      "sparc",
-	3:      "i386",
-	4:      "m68k",
-	8:      "mips",
-	15:     "hppa",
-	18:     "sparc32plus",
-	20:     "ppc",
-	21:     "ppc64",
-	22:     "s390x",
-	40:     "arm",
-	42:     "sh4",
-	43:     "sparc64",
-	62:     "x86_64",
-	76:     "cris",
-	92:     "or1k",
-	94:     "xtensa",
-	164:    "hexagon",
-	183:    "aarch64",
-	189:    "microblaze",
-	243:    "riscv",
-	258:    "loongarch",
-	0x9026: "alpha",
-	0xbaab: "microblaze",
+// machineName names the e_machine values of the targets qemu emulates,
+// as uname -m and qemu's binary names spell them. A switch, not a map,
+// for the same reason as in builtFor.
+func machineName(m uint16) string {
+	switch m {
+	case 2:
+		return "sparc"
+	case 3:
+		return "i386"
+	case 4:
+		return "m68k"
+	case 8:
+		return "mips"
+	case 15:
+		return "hppa"
+	case 18:
+		return "sparc32plus"
+	case 20:
+		return "ppc"
+	case 21:
+		return "ppc64"
+	case 22:
+		return "s390x"
+	case 40:
+		return "arm"
+	case 42:
+		return "sh4"
+	case 43:
+		return "sparc64"
+	case 62:
+		return "x86_64"
+	case 76:
+		return "cris"
+	case 92:
+		return "or1k"
+	case 94:
+		return "xtensa"
+	case 164:
+		return "hexagon"
+	case 183:
+		return "aarch64"
+	case 189, 0xbaab:
+		return "microblaze"
+	case 243:
+		return "riscv"
+	case 258:
+		return "loongarch"
+	case 0x9026:
+		return "alpha"
+	}
+	return ""
 }

@@ -69,7 +69,7 @@ func shellQuote(s string) string {
 }
 
 func ident(p *Program) string {
-	return "_" + strings.NewReplacer("-", "_").Replace(p.Name)
+	return "_" + strings.ReplaceAll(p.Name, "-", "_")
 }
 
 // bash writes a script for bash-completion or plain bash: it needs no
@@ -181,7 +181,12 @@ func bashReply(p *Program, c Completion) string {
 // zshEscape escapes s for the inside of a single-quoted _arguments spec:
 // the quote itself, and the brackets and colons _arguments reads.
 func zshEscape(s string) string {
-	return strings.NewReplacer("'", `'\''`, "[", `\[`, "]", `\]`, ":", `\:`).Replace(s)
+	// strings.Replacer would cost the helper, which links this package,
+	// more than these four passes cost here.
+	s = strings.ReplaceAll(s, "'", `'\''`)
+	s = strings.ReplaceAll(s, "[", `\[`)
+	s = strings.ReplaceAll(s, "]", `\]`)
+	return strings.ReplaceAll(s, ":", `\:`)
 }
 
 func zshAction(p *Program, c Completion) string {
@@ -262,7 +267,7 @@ func zsh(b *bufio.Writer, p *Program) {
 
 // fishQuote quotes s for fish, whose single quotes allow \' and \\.
 func fishQuote(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(s) + "'"
+	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`) + "'"
 }
 
 func fishArgs(p *Program, c Completion) string {

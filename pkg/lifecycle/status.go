@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -110,7 +109,8 @@ func (m *Manager) Status(names ...string) (Report, error) {
 		r.Entries = append(r.Entries, m.describe(fs, l, owners, defs))
 	}
 	// By name, for people and diffs; find shows the kernel's order.
-	sort.Slice(r.Entries, func(i, j int) bool { return r.Entries[i].Name < r.Entries[j].Name })
+	// slices, not sort.Slice, which would link reflection into the helper.
+	slices.SortFunc(r.Entries, func(a, b EntryStatus) int { return strings.Compare(a.Name, b.Name) })
 	return r, nil
 }
 
