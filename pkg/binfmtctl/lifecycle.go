@@ -58,10 +58,10 @@ func runSync(c *ctx, args []string) int {
 	code := exitOK
 	m := c.manager()
 	for _, p := range args {
-		// A package that is not installed is an error: a typo must not
-		// pass for a package that has nothing to converge. Its recorded
-		// entries, if any, are still unregistered, which is what sync of
-		// an erased package is for.
+		// A package that is not installed and has no record is an error:
+		// a typo must not pass for a package with nothing to converge.
+		// One with a record is the cleanup after an erase whose hooks did
+		// not run: its recorded entries are unregistered.
 		ms, qerr := m.RPM.Installed(p)
 		notInstalled := (qerr == nil && len(ms) == 0) || errors.Is(qerr, lifecycle.ErrNotInstalled)
 		var recorded int
@@ -75,12 +75,12 @@ func runSync(c *ctx, args []string) int {
 			code = exitFail
 			continue
 		}
-		if notInstalled {
-			if recorded > 0 {
-				c.errorf("sync %s: package %q is not installed; the %d entries its record claimed were unregistered", p, p, recorded)
-			} else {
-				c.errorf("sync %s: package %q is not installed", p, p)
-			}
+		switch {
+		case notInstalled && recorded > 0:
+			// The cleanup sync is for: say what it did.
+			fmt.Fprintf(c.stdout, "%s: not installed; unregistered the entries its record claimed (%d)\n", p, recorded)
+		case notInstalled:
+			c.errorf("sync %s: package %q is not installed, and binfmtctl has no record of it", p, p)
 			code = exitFail
 		}
 	}
