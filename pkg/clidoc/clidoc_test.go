@@ -6,12 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/clidoc"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
@@ -148,32 +144,6 @@ func TestScriptSyntax(t *testing.T) {
 	}
 }
 
-// bashComplete completes the command line words (the last one being
-// completed) with the bash script, as bash's programmable completion
-// calls it.
-func bashComplete(t *testing.T, script string, words ...string) []string {
-	t.Helper()
-	var quoted []string
-	for _, w := range words {
-		quoted = append(quoted, "'"+strings.ReplaceAll(w, "'", `'\''`)+"'")
-	}
-	prog := "source " + script + "\nCOMP_WORDS=(" + strings.Join(quoted, " ") + ")\nCOMP_CWORD=" +
-		strconv.Itoa(len(words)-1) + "\n_tool_x\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n"
-	cmd := exec.Command("bash", "--norc", "--noprofile", "-c", prog)
-	cmd.Dir = filepath.Dir(script)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("bash completion of %q: %v\n%s", words, err, out)
-	}
-	return sortedLines(string(out))
-}
-
-func sortedLines(s string) []string {
-	lines := strings.Fields(s)
-	sort.Strings(lines)
-	return lines
-}
-
 // completionCases hold what each shell must complete, the same for bash
 // and fish.
 var completionCases = []struct {
@@ -193,22 +163,19 @@ var completionCases = []struct {
 }
 
 func TestBashCompletes(t *testing.T) {
-	sandbox.Require(t, "bash", "bash")
 	script := writeScript(t, sample(), "bash")
-	if err := os.WriteFile(filepath.Join(filepath.Dir(script), "file.conf"), nil, 0o644); err != nil {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "file.conf"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range completionCases {
-		if got := bashComplete(t, script, tt.line...); !reflect.DeepEqual(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
+		if got := sandbox.BashComplete(t, dir, script, "_tool_x", tt.line...); !reflect.DeepEqual(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
 			t.Errorf("bash completes %q to %q, want %q", tt.line, got, tt.want)
 		}
 	}
 }
 
 func TestFishCompletes(t *testing.T) {
-	sandbox.Require(t, "fish", "fish")
-	// The script lives apart, so that the working directory holds only
-	// the file to complete.
 	script := writeScript(t, sample(), "fish")
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "file.conf"), nil, 0o644); err != nil {
@@ -216,23 +183,25 @@ func TestFishCompletes(t *testing.T) {
 	}
 	for _, tt := range completionCases {
 		line := strings.Join(tt.line, " ")
-		cmd := exec.Command("fish", "--no-config", "-c", "source "+script+"; complete -C '"+strings.ReplaceAll(line, "'", `\'`)+"'")
-		cmd.Dir = dir
-		home := t.TempDir()
-		cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home, "XDG_DATA_HOME="+home, "XDG_CACHE_HOME="+home)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("fish completion of %q: %v\n%s", line, err, out)
-		}
-		var got []string
-		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			if w, _, _ := strings.Cut(l, "\t"); w != "" {
-				got = append(got, w)
-			}
-		}
-		sort.Strings(got)
-		if !reflect.DeepEqual(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
+		if got := sandbox.FishComplete(t, dir, script, line); !reflect.DeepEqual(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
 			t.Errorf("fish completes %q to %q, want %q", line, got, tt.want)
+		}
+	}
+}
+
+func TestZshCompletes(t *testing.T) {
+	fpath := t.TempDir()
+	if err := os.WriteFile(filepath.Join(fpath, "_tool-x"), []byte(render(t, sample(), "zsh")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "file.conf"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range completionCases {
+		line := strings.Join(tt.line, " ")
+		if got := sandbox.ZshComplete(t, dir, fpath, line); !reflect.DeepEqual(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
+			t.Errorf("zsh completes %q to %q, want %q", line, got, tt.want)
 		}
 	}
 }
@@ -249,94 +218,5 @@ func TestZshLoads(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "_tool_x: function") || !strings.HasSuffix(strings.TrimSpace(string(out)), "_tool_x") {
 		t.Fatalf("zsh: %v\n%s", err, out)
-	}
-}
-
-// zshCapture drives an interactive zsh in a pseudo-terminal (zsh's own
-// zpty module): it loads the completion system with the script in fpath,
-// wraps compadd to print what each call adds, types the line and a TAB,
-// and prints the terminal's output once a marker shows that zsh is done.
-const zshCapture = `zmodload zsh/zpty
-# await MARK: read the terminal until MARK shows, for at most 15s. zle
-# drops what is typed ahead while it starts, so each step waits.
-await() {
-  local chunk
-  integer n=0
-  while [[ $all != *$1* ]] && (( n++ < 300 )); do
-    if zpty -r -t z chunk; then all+=$chunk; else sleep 0.05; fi
-  done
-  [[ $all == *$1* ]] || { print -r -- "$all"; exit 1 }
-}
-all=
-zpty z zsh -f -i
-zpty -w z "PS1=''; fpath=($1 \$fpath); autoload -Uz compinit; compinit -u -d $1/zcompdump"
-zpty -w z 'compadd() { local -a a; builtin compadd -O a "$@"; print -r -- "<<${(j: :)a}>>"; builtin compadd "$@" }'
-zpty -w z 'print -r -- __REA""DY__'
-await __READY__
-zpty -w -n z "$2"$'\t'
-zpty -w -n z $'\C-u'
-zpty -w z 'print -r -- __DO""NE__'
-await __DONE__
-print -r -- "$all"
-`
-
-// zshComplete returns what zsh's completion adds for line, with the
-// script installed as _NAME in dir.
-func zshComplete(t *testing.T, dir, line string) []string {
-	t.Helper()
-	cmd := exec.Command("zsh", "-f", "-c", zshCapture, "zsh", dir, line)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "HOME="+dir, "ZDOTDIR="+dir, "TERM=xterm")
-	done := make(chan struct{})
-	timer := time.AfterFunc(20*time.Second, func() {
-		if cmd.Process != nil {
-			cmd.Process.Kill()
-		}
-		close(done)
-	})
-	out, err := cmd.CombinedOutput()
-	timer.Stop()
-	select {
-	case <-done:
-		t.Fatalf("zsh completion of %q did not finish in 20s:\n%s", line, out)
-	default:
-	}
-	if err != nil {
-		t.Fatalf("zsh completion of %q: %v\n%s", line, err, out)
-	}
-	seen := map[string]bool{}
-	var got []string
-	for _, m := range regexp.MustCompile(`<<([^<>]*)>>`).FindAllStringSubmatch(string(out), -1) {
-		for _, w := range strings.Fields(m[1]) {
-			if w != "${(j:" && w != ":)a}" && !seen[w] {
-				seen[w] = true
-				got = append(got, w)
-			}
-		}
-	}
-	sort.Strings(got)
-	if len(got) == 0 {
-		t.Logf("zsh's terminal for %q:\n%q", line, out)
-	}
-	return got
-}
-
-func TestZshCompletes(t *testing.T) {
-	sandbox.Require(t, "zsh", "zsh")
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "_tool-x"), []byte(render(t, sample(), "zsh")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "file.conf"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, tt := range completionCases {
-		line := strings.Join(tt.line, " ")
-		got := zshComplete(t, dir, line)
-		// _files also offers what it was given to complete, "fi" as a
-		// prefix of a directory of the same name: only the file counts.
-		if !reflect.DeepEqual(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
-			t.Errorf("zsh completes %q to %q, want %q", line, got, tt.want)
-		}
 	}
 }
