@@ -23,7 +23,7 @@ DEB_TOOLS := qemu-aarch64-static:qemu-user-static rpm:rpm rpmbuild:rpm dnf:dnf \
 	zsh:zsh fish:fish groff:groff-base
 SYSTEMD_BINFMT := /lib/systemd/systemd-binfmt
 
-.PHONY: all deps rpm rpmbuild binfmtctl binfmtctl-docs test vet fmt-check unit fuzz load e2e bench bench-go dist repo clean
+.PHONY: all deps rpm rpmbuild binfmtctl binfmtctl-docs man test vet fmt-check unit fuzz load e2e bench bench-go dist repo clean
 
 all: rpm
 
@@ -56,6 +56,19 @@ binfmtctl-docs: binfmtctl
 	$(DIST)/binfmtctl completion bash >$(DIST)/binfmtctl.bash
 	$(DIST)/binfmtctl completion zsh >$(DIST)/_binfmtctl
 	$(DIST)/binfmtctl completion fish >$(DIST)/binfmtctl.fish
+
+# man writes the build tool's manual page and shell completions, generated
+# from the flag definitions its parser reads, into $(DIST):
+# qemu-user-static-go.1 (man -l reads it), qemu-user-static-go.bash,
+# _qemu-user-static-go (zsh) and qemu-user-static-go.fish. The tool is not
+# packaged; `qemu-user-static-go help COMMAND` prints the same help.
+man:
+	mkdir -p $(DIST)
+	$(GO) build -ldflags "-X github.com/qemu-user-static-go/qemu-user-static-go/pkg/buildtool.Version=$(VERSION)" -o $(DIST)/$(NAME) ./cmd/$(NAME)
+	$(DIST)/$(NAME) manual >$(DIST)/$(NAME).1
+	$(DIST)/$(NAME) completion bash >$(DIST)/$(NAME).bash
+	$(DIST)/$(NAME) completion zsh >$(DIST)/_$(NAME)
+	$(DIST)/$(NAME) completion fish >$(DIST)/$(NAME).fish
 
 # rpm builds qemu-user-static-go-VERSION-RELEASE.ARCH.rpm into dist/ from
 # every qemu interpreter found on the machine.
@@ -100,7 +113,7 @@ fmt-check:
 
 # fuzz runs each fuzz target for FUZZTIME; the corpus lives in testdata/.
 FUZZ_TARGETS := ./pkg/binfmt:FuzzParse ./pkg/binfmt:FuzzParseLine ./pkg/binfmt:FuzzParseLive ./pkg/lifecycle:FuzzParseRecord \
-	./pkg/lifecycle:FuzzParseManifests ./pkg/lifecycle:FuzzRecordRoundTrip ./pkg/inspect:FuzzRead ./pkg/binfmtctl:FuzzFlagSet \
+	./pkg/lifecycle:FuzzParseManifests ./pkg/lifecycle:FuzzRecordRoundTrip ./pkg/inspect:FuzzRead ./pkg/inspect:FuzzCpio ./pkg/inspect:FuzzResolveLinks ./pkg/binfmtctl:FuzzFlagSet \
 	./pkg/binfmtctl:FuzzCatLines ./pkg/binfmt:FuzzDescribeELF
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

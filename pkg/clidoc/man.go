@@ -114,7 +114,9 @@ func flagItem(b *bufio.Writer, f Flag) {
 func paragraphs(b *bufio.Writer, text string) { paragraphsIn(b, text, `.PP`) }
 
 func paragraphsIn(b *bufio.Writer, text, sep string) {
-	for i, para := range strings.Split(strings.TrimSpace(text), "\n\n") {
+	// Only newlines are trimmed: a list's first line starts with two
+	// spaces too.
+	for i, para := range strings.Split(strings.Trim(text, "\n"), "\n\n") {
 		if strings.HasPrefix(para, "  ") {
 			for _, l := range strings.Split(para, "\n") {
 				term, desc, _ := strings.Cut(strings.TrimSpace(l), "  ")
