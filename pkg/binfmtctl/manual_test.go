@@ -153,3 +153,29 @@ func TestManualFormats(t *testing.T) {
 		t.Errorf("groff -man -ww: %v\n%s", err, out)
 	}
 }
+
+// TestEveryCommandsConventions runs each command of the table with an
+// unknown flag (exit 2, the usage on stderr, nothing on stdout), with
+// --help and through "help COMMAND" (exit 0, the same help on stdout,
+// nothing on stderr).
+func TestEveryCommandsConventions(t *testing.T) {
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := Run(args, &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	for _, cmd := range commands {
+		code, out, errs := run(cmd.name, "--no-such-flag")
+		if code != exitUsage || out != "" || !strings.Contains(errs, "unknown flag: --no-such-flag") || !strings.Contains(errs, "usage: binfmtctl "+cmd.name) {
+			t.Errorf("binfmtctl %s --no-such-flag: exit %d, stdout %q, stderr %q; want exit 2 and the usage on stderr", cmd.name, code, out, errs)
+		}
+		code, help, errs := run(cmd.name, "--help")
+		if code != exitOK || errs != "" || !strings.HasPrefix(help, "usage: binfmtctl [global flags] "+cmd.name+" ") {
+			t.Errorf("binfmtctl %s --help: exit %d, stdout %q, stderr %q", cmd.name, code, help, errs)
+		}
+		code, out, errs = run("help", cmd.name)
+		if code != exitOK || errs != "" || out != help {
+			t.Errorf("binfmtctl help %s: exit %d, stderr %q, stdout differs from %s --help:\n%s", cmd.name, code, errs, cmd.name, out)
+		}
+	}
+}
