@@ -1,0 +1,6 @@
+// Package signtest checks, with real rpm and dnf in disposable roots, that
+// the packages and repository the Makefile builds with SIGN_KEY are what
+// fleets need: dnf installs from the repository with gpgcheck=1 and
+// repo_gpgcheck=1, and rpm and dnf refuse unsigned or altered packages.
+// It has tests only.
+package signtest
