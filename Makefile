@@ -21,16 +21,20 @@ RPMBUILD_TOPDIR = $(abspath $(DIST))/rpmbuild
 # signs the packages with it and make repo signs repodata/repomd.xml
 # (repomd.xml.asc, detached and armored) and exports the public key as
 # $(DIST)/$(REPO_KEY). A protected key's passphrase comes from
-# $NFPM_RPM_PASSPHRASE (or $NFPM_PASSPHRASE) in the environment, never from the command line.
+# $NFPM_RPM_PASSPHRASE (or $NFPM_PASSPHRASE) in the environment, never
+# from the command line.
 SIGN_KEY ?=
 REPO_KEY := RPM-GPG-KEY-$(NAME)
 
 # Debian packages the build and the tests need, as "command:package".
+# debootstrap builds the Debian sid test root (rpm 6.1, dnf5, systemd 262)
+# on first use, into /var/cache/qemu-user-static-go/test-roots.
 DEB_TOOLS := qemu-aarch64-static:qemu-user-static rpm:rpm rpmbuild:rpm dnf:dnf \
-	createrepo_c:createrepo-c rpmlint:rpmlint cpio:cpio unshare:util-linux gpg:gnupg
+	createrepo_c:createrepo-c rpmlint:rpmlint cpio:cpio unshare:util-linux \
+	debootstrap:debootstrap gpg:gnupg
 SYSTEMD_BINFMT := /lib/systemd/systemd-binfmt
 
-.PHONY: all deps rpm rpmbuild binfmtctl test vet fmt-check unit fuzz load e2e bench bench-go dist repo clean
+.PHONY: all deps rpm rpmbuild binfmtctl test test-root vet fmt-check unit fuzz load e2e bench bench-go dist repo clean
 
 all: rpm
 
@@ -115,7 +119,8 @@ fmt-check:
 
 # fuzz runs each fuzz target for FUZZTIME; the corpus lives in testdata/.
 FUZZ_TARGETS := ./pkg/binfmt:FuzzParse ./pkg/binfmt:FuzzParseLine ./pkg/binfmt:FuzzParseLive ./pkg/lifecycle:FuzzParseRecord \
-	./pkg/lifecycle:FuzzParseManifests ./pkg/lifecycle:FuzzRecordRoundTrip ./pkg/inspect:FuzzRead ./pkg/binfmtctl:FuzzFlagSet
+	./pkg/lifecycle:FuzzParseManifests ./pkg/lifecycle:FuzzRecordRoundTrip ./pkg/inspect:FuzzRead ./pkg/binfmtctl:FuzzFlagSet \
+	./pkg/internal/sandbox:FuzzMirrorFromSources
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; name=$${t##*:}; \
@@ -135,9 +140,16 @@ load:
 e2e: deps
 	$(GO) test -count=1 -v -timeout 10m ./pkg/e2e
 
+# test-root builds the Debian sid test root (rpm 6.1, dnf5, systemd 262,
+# qemu 11.1, rpmlint 2.8) if this machine has none yet: about a minute
+# once, then a lookup. Tests build it on first use as well; doing it first
+# keeps its time out of every test's and shows it on its own.
+test-root: deps
+	$(GO) test -count=1 -v -run '^TestSidStack$$' ./pkg/internal/sandbox
+
 # test runs every test: vet, formatting, unit, real-kernel and real-dnf
-# tests, and a short fuzz run.
-test: deps vet fmt-check unit
+# tests on both stacks, and a short fuzz run.
+test: deps vet fmt-check test-root unit
 	# A count, not a time: when a time limit ends while the engine is
 	# minimising a new input, go test reports "context deadline exceeded"
 	# and fails though nothing crashed.
