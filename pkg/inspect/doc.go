@@ -21,4 +21,9 @@
 // Damaged input (truncated, corrupted, not an rpm at all) is an error
 // from File, never a panic: the structure of both headers is checked
 // before go-rpmutils parses them.
+//
+// Both package formats are read: v4, which rpm 4 writes and build
+// writes, and v6, rpm 6's default. For v6 the digests, the OpenPGP
+// signatures and the stripped cpio payload are checked and read here
+// (v6.go), because go-rpmutils 0.4 cannot.
 package inspect

@@ -44,6 +44,9 @@ type Report struct {
 	NEVRA      string `json:"nevra"`
 	Size       int64  `json:"size"`
 	Compressor string `json:"payload_compressor"`
+	// Format is the rpm package format: 4 (rpm 4, and what build
+	// writes) or 6 (rpm 6's rpmbuild's default).
+	Format int `json:"rpm_format"`
 
 	Digests    Digests     `json:"digests"`
 	Signatures []Signature `json:"signatures"`
@@ -192,7 +195,12 @@ func File(p string, opts Options) (*Report, error) {
 // Read is File for an rpm of size bytes in r; name is how errors and the
 // report call it.
 func Read(r io.ReaderAt, size int64, name string, opts Options) (rep *Report, err error) {
-	if _, err := checkStructure(io.NewSectionReader(r, 0, size), size); err != nil {
+	payloadAt, err := checkStructure(io.NewSectionReader(r, 0, size), size)
+	if err != nil {
+		return nil, fmt.Errorf("inspecting %q: %w", name, err)
+	}
+	sigHdr, hdr, err := readHeaders(r, payloadAt)
+	if err != nil {
 		return nil, fmt.Errorf("inspecting %q: %w", name, err)
 	}
 	// The structure is sound, but the arrays of a header whose digest
@@ -208,7 +216,13 @@ func Read(r io.ReaderAt, size int64, name string, opts Options) (rep *Report, er
 	rep = &Report{File: name, Size: size, Signatures: []Signature{}, Requires: []string{}, Provides: []string{},
 		Conflicts: []string{}, Obsoletes: []string{}, Scriptlets: []Scriptlet{}, Files: []PackageFile{},
 		Confs: []Conf{}, Entries: []Entry{}, Problems: []Problem{}}
-	if err := rep.verify(io.NewSectionReader(r, 0, size), opts.Keyring); err != nil {
+	rep.Format = hdr.rpmFormat()
+	if rep.Format >= 6 {
+		err = rep.verifyV6(sigHdr, hdr, io.NewSectionReader(r, payloadAt, size-payloadAt), opts.Keyring)
+	} else {
+		err = rep.verify(io.NewSectionReader(r, 0, size), opts.Keyring)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("inspecting %q: %w", name, err)
 	}
 	pkg, err := rpmutils.ReadRpm(io.NewSectionReader(r, 0, size))
@@ -218,7 +232,11 @@ func Read(r io.ReaderAt, size int64, name string, opts Options) (rep *Report, er
 	if err := rep.readHeader(pkg.Header); err != nil {
 		return nil, fmt.Errorf("inspecting %q: %w", name, err)
 	}
-	if err := rep.readPayload(pkg); err != nil {
+	var stripped io.Reader
+	if rep.Format >= 6 {
+		stripped = io.NewSectionReader(r, payloadAt, size-payloadAt)
+	}
+	if err := rep.readPayload(pkg, stripped); err != nil {
 		return nil, fmt.Errorf("inspecting %q: %w", name, err)
 	}
 	rep.Host = opts.Host
@@ -422,15 +440,31 @@ func isConf(p string) bool {
 
 // readPayload reads every file of the payload, checking its digest
 // against the header, and keeps the binfmt.d files.
-func (r *Report) readPayload(pkg *rpmutils.Rpm) error {
+// A v6 package's payload, which go-rpmutils misreads, comes as stripped
+// (still compressed) and is read with strippedPayload.
+func (r *Report) readPayload(pkg *rpmutils.Rpm, stripped io.Reader) error {
 	algo := crypto.MD5 // rpm's default when the header names none
 	// One value; rpmpack writes one per file, all the same.
 	if v, err := pkg.Header.GetInts(rpmutils.FILEDIGESTALGO); err == nil && len(v) > 0 {
 		algo = fileHash(v[0])
 	}
-	pr, err := pkg.PayloadReaderExtended()
-	if err != nil {
-		return fmt.Errorf("reading the payload: %w", err)
+	var pr rpmutils.PayloadReader
+	if stripped != nil {
+		files, err := pkg.Header.GetFiles()
+		if err != nil {
+			return fmt.Errorf("reading the file list: %w", err)
+		}
+		d, closeD, err := decompress(stripped, r.Compressor)
+		if err != nil {
+			return fmt.Errorf("reading the payload: %w", err)
+		}
+		defer closeD()
+		pr = newStrippedPayload(d, files)
+	} else {
+		var err error
+		if pr, err = pkg.PayloadReaderExtended(); err != nil {
+			return fmt.Errorf("reading the payload: %w", err)
+		}
 	}
 	seen := map[string]bool{}
 	for {
