@@ -107,15 +107,28 @@ func readmeRepo(t *testing.T, dir string) string {
 }
 
 // installFromRepo writes the README's .repo file for dir into a reposdir
-// and runs dnf install from that repository alone.
+// and runs dnf install from that repository alone. A stack whose dnf runs
+// chrooted in the root (sid's dnf5) gets a copy of the repository and the
+// .repo file inside the root, and paths as the root sees them.
 func installFromRepo(t *testing.T, r *sandbox.Root, dir string) (string, error) {
 	t.Helper()
 	reposd := t.TempDir()
-	if err := os.WriteFile(filepath.Join(reposd, repoID+".repo"), []byte(readmeRepo(t, dir)), 0o644); err != nil {
+	repoDir, reposdIn := dir, reposd
+	if r.Stack.Sysroot != "/" {
+		repoDir, reposdIn = "/srv/"+filepath.Base(dir), "/etc/signtest.repos.d"
+		if out, err := exec.Command("cp", "-a", dir, r.Path(repoDir)).CombinedOutput(); err != nil {
+			t.Fatalf("copying the repository into the root: %v\n%s", err, out)
+		}
+		reposd = r.Path(reposdIn)
+		if err := os.MkdirAll(reposd, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(reposd, repoID+".repo"), []byte(readmeRepo(t, repoDir)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// Later options win over DNF's defaults (no repositories at all).
-	return r.DNF("--setopt=reposdir="+reposd, "--enablerepo="+repoID, "install", pkgName)
+	return r.DNF("--setopt=reposdir="+reposdIn, "--enablerepo="+repoID, "install", pkgName)
 }
 
 func installed(t *testing.T, r *sandbox.Root) bool {
@@ -170,14 +183,25 @@ func flipped(t *testing.T, rpm string, off func(header, payload, size int) int) 
 // own signature can tell) and an unsigned package. rpm -i with
 // %_pkgverify_level signature installs the signed package and refuses the
 // unsigned one.
+//
+// It runs on both stacks: the host's dnf 4 and rpm 4.18, and the sid
+// root's dnf5 and rpm 6.1.
 func TestSignedRepository(t *testing.T) {
 	for _, tool := range [][2]string{{"gpg", "gnupg"}, {"make", "make"}, {"createrepo_c", "createrepo-c"}, {"/usr/bin/qemu-" + cpu + "-static", "qemu-user-static"}} {
 		sandbox.Require(t, tool[0], tool[1])
 	}
-	ns := sandbox.Enter(t)
-	if ns == nil {
-		return
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			ns := sandbox.Enter(t)
+			if ns == nil {
+				return
+			}
+			signedRepository(t, ns, st)
+		})
 	}
+}
+
+func signedRepository(t *testing.T, ns *sandbox.NS, st sandbox.Stack) {
 	key := newSigner(t)
 	signKey := "SIGN_KEY=" + key.secret
 
@@ -239,7 +263,7 @@ func TestSignedRepository(t *testing.T) {
 	}
 
 	t.Run("dnf installs the signed package from the signed repository", func(t *testing.T) {
-		r := ns.DNFRoot()
+		r := ns.DNFRootOn(st)
 		out, err := installFromRepo(t, r, signed)
 		if err != nil || !installed(t, r) {
 			t.Fatalf("dnf install from the signed repository: %v\n%s", err, out)
@@ -247,18 +271,23 @@ func TestSignedRepository(t *testing.T) {
 		t.Logf("dnf:\n%s", out)
 	})
 
+	// How each dnf says that a package failed its signature check.
+	checkFailed := "GPG check FAILED"
+	if st.DNF5 {
+		checkFailed = "Signature verification failed"
+	}
 	refused := []struct {
 		name, dir string
 		want      []string // all of these in dnf's output
 	}{
 		{"unsigned package", unsigned, []string{"is not signed"}},
-		{"flipped header byte", flipHeader, []string{"GPG check FAILED"}},
-		{"flipped payload byte", flipPayload, []string{"GPG check FAILED"}},
+		{"flipped header byte", flipHeader, []string{checkFailed}},
+		{"flipped payload byte", flipPayload, []string{checkFailed}},
 		{"unsigned repomd.xml", nosig, []string{"GPG signature is not available"}},
 	}
 	for _, c := range refused {
 		t.Run("dnf refuses "+c.name, func(t *testing.T) {
-			r := ns.DNFRoot()
+			r := ns.DNFRootOn(st)
 			out, err := installFromRepo(t, r, c.dir)
 			if err == nil || installed(t, r) {
 				t.Fatalf("dnf installed from the repository with the %s (error %v)\n%s", c.name, err, out)
@@ -273,7 +302,7 @@ func TestSignedRepository(t *testing.T) {
 	}
 
 	t.Run("rpm -i with _pkgverify_level signature", func(t *testing.T) {
-		r := ns.DNFRoot()
+		r := ns.DNFRootOn(st)
 		verify := []string{"--define", "_pkgverify_level signature"}
 		if out, err := r.RPM(append(verify, "-i", "--test", signedRPM)...); err == nil {
 			t.Errorf("rpm -i accepted the signed package before its key was imported\n%s", out)
