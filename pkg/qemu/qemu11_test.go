@@ -3,12 +3,14 @@ package qemu
 import (
 	"bytes"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
 )
 
 // qemu11Dir holds qemu 11.1's binfmt.d files, as Debian sid's qemu-user
@@ -95,4 +97,43 @@ func TestQemu11MatchesSamePrograms(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestQemu11FilesAreSids checks that the kept files are what the sid test
+// root's qemu-user ships now, so that a newer qemu in sid shows up as a
+// failure here, with the files to update, rather than going unnoticed.
+func TestQemu11FilesAreSids(t *testing.T) {
+	st := sandbox.SidStack(t)
+	dir := filepath.Join(st.Sysroot, "usr/share/qemu/binfmt.d")
+	paths, err := filepath.Glob(filepath.Join(dir, "qemu-*.conf"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("the sid root has no qemu binfmt.d files in %s (%v)", dir, err)
+	}
+	kept := map[string]bool{}
+	for _, p := range must(filepath.Glob(filepath.Join(qemu11Dir, "qemu-*.conf"))) {
+		kept[filepath.Base(p)] = true
+	}
+	for _, p := range paths {
+		name := filepath.Base(p)
+		delete(kept, name)
+		got, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(filepath.Join(qemu11Dir, name))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("sid's %s differs from %s/%s (%v): sid's qemu moved on (%s); update the kept files and the table",
+				name, qemu11Dir, name, err, strings.TrimSpace(st.Versions))
+		}
+	}
+	for name := range kept {
+		t.Errorf("%s/%s is no longer in sid's qemu", qemu11Dir, name)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
