@@ -56,15 +56,31 @@ func (s signer) gpg(t *testing.T, args ...string) {
 	}
 }
 
-// make runs the project's Makefile targets with vars and returns their
+// runMake runs the project's Makefile targets with vars and returns their
 // output; the passphrase reaches it the documented way, through
-// NFPM_RPM_PASSPHRASE.
+// NFPM_RPM_PASSPHRASE. A var "env:NAME=VALUE" goes into the environment
+// instead of the command line, the other documented way.
 func runMake(t *testing.T, vars []string, targets ...string) string {
 	t.Helper()
 	args := append([]string{"-C", "../..", "--no-print-directory"}, targets...)
 	args = append(args, "VERSION="+version, "RELEASE=1", "CPUS="+cpu)
-	cmd := exec.Command("make", append(args, vars...)...)
-	cmd.Env = append(os.Environ(), "NFPM_RPM_PASSPHRASE="+passphrase)
+	// Nothing of a SIGN_KEY the caller may have exported.
+	var env []string
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "SIGN_KEY=") {
+			env = append(env, e)
+		}
+	}
+	env = append(env, "NFPM_RPM_PASSPHRASE="+passphrase)
+	for _, v := range vars {
+		if e, ok := strings.CutPrefix(v, "env:"); ok {
+			env = append(env, e)
+		} else {
+			args = append(args, v)
+		}
+	}
+	cmd := exec.Command("make", args...)
+	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("make %v %v: %v\n%s", targets, vars, err, out)
@@ -206,7 +222,8 @@ func signedRepository(t *testing.T, ns *sandbox.NS, st sandbox.Stack) {
 	signKey := "SIGN_KEY=" + key.secret
 
 	signed := t.TempDir()
-	out := runMake(t, []string{"DIST=" + signed, signKey}, "rpm", "repo")
+	// The key from the environment here, on the command line below.
+	out := runMake(t, []string{"DIST=" + signed, "env:" + signKey}, "rpm", "repo")
 	for _, f := range []string{"repodata/repomd.xml.asc", repoKey} {
 		if _, err := os.Stat(filepath.Join(signed, f)); err != nil {
 			t.Fatalf("make rpm repo SIGN_KEY=... wrote no %s: %v\n%s", f, err, out)
