@@ -180,13 +180,21 @@ func program(t *testing.T, r *sandbox.Root, name, magic string) string {
 	return p
 }
 
+// TestTransactions runs on each stack: the host's rpm 4.18 and dnf 4, and
+// Debian sid's rpm 6.1 and dnf5 (subtests host and sid).
 func TestTransactions(t *testing.T) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { testTransactions(t, st) })
+	}
+}
+
+func testTransactions(t *testing.T, st sandbox.Stack) {
 	ns := sandbox.Enter(t)
 	if ns == nil {
 		return
 	}
 	helper := buildHelper(t)
-	r := ns.DNFRoot()
+	r := ns.DNFRootOn(st)
 	bm := r.BinfmtDir
 
 	// Entries of package A, version 1 and 2. v2 drops t-a, changes t-b,

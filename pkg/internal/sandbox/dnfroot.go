@@ -73,7 +73,7 @@ func (ns *NS) DNFRoot() *Root {
 func (ns *NS) DNFRootOn(st Stack) *Root {
 	t := ns.t
 	t.Helper()
-	if st.chrooted() {
+	if st.Chrooted() {
 		return ns.chrootedRoot(st)
 	}
 	Require(t, "/usr/bin/rpm", "rpm")
@@ -240,7 +240,7 @@ func (ns *NS) chrootedRoot(st Stack) *Root {
 // either stack.
 func (r *Root) Import(path string) string {
 	r.t.Helper()
-	if !r.Stack.chrooted() || !filepath.IsAbs(path) || within(path, r.Dir) {
+	if !r.Stack.Chrooted() || !filepath.IsAbs(path) || within(path, r.Dir) {
 		return path
 	}
 	fi, err := os.Stat(path)
@@ -299,7 +299,7 @@ func (r *Root) importAll(args []string) []string {
 func (r *Root) DNF(args ...string) (string, error) {
 	r.t.Helper()
 	opts := []string{"-y", "--installroot=" + r.Dir, "--disablerepo=*"}
-	if r.Stack.chrooted() {
+	if r.Stack.Chrooted() {
 		// dnf5 fails on a --disablerepo pattern that matches no
 		// repository ("No matching repositories for *"); reposdir
 		// already leaves it none.
@@ -310,7 +310,7 @@ func (r *Root) DNF(args ...string) (string, error) {
 		"--setopt=reposdir=/dev/null",
 		"--setopt=install_weak_deps=False",
 	), r.importAll(args)...)
-	if r.Stack.chrooted() {
+	if r.Stack.Chrooted() {
 		return r.run(r.chrootCmd(r.Stack.DNF, full...), filepath.Base(r.Stack.DNF)+" "+strings.Join(args, " "))
 	}
 	return r.run(exec.Command("/usr/bin/dnf", full...), "dnf "+strings.Join(args, " "))
@@ -320,7 +320,7 @@ func (r *Root) DNF(args ...string) (string, error) {
 // its combined output.
 func (r *Root) RPM(args ...string) (string, error) {
 	r.t.Helper()
-	if r.Stack.chrooted() {
+	if r.Stack.Chrooted() {
 		full := append([]string{"--dbpath=" + dbPath}, r.importAll(args)...)
 		return r.run(r.chrootCmd("/usr/bin/rpm", full...), "rpm "+strings.Join(args, " "))
 	}

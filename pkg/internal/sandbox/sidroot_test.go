@@ -159,3 +159,56 @@ func TestSidBrokenPackage(t *testing.T) {
 		t.Errorf("the message blames rpm, which installs:\n%s", msg)
 	}
 }
+
+// TestStackCommand runs each stack's systemd-binfmt from outside any root:
+// sid's must be sid's (262), started through sid's loader and libraries.
+func TestStackCommand(t *testing.T) {
+	for _, st := range Stacks(t) {
+		want := "systemd 262"
+		if st.Name == "host" {
+			Require(t, st.SystemdBinfmt, "systemd")
+			want = "systemd 252"
+		}
+		cmd, err := st.Command(st.SystemdBinfmt, "--version")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(out), want) {
+			t.Errorf("%s: %s --version: %v\n%s\nwant %q", st.Name, st.SystemdBinfmt, err, out, want)
+		}
+	}
+}
+
+// TestStackRun runs sid's rpm through Stack.Run with a shared directory:
+// the program is sid's, it reads and writes the shared directory at its
+// own path, and the cached root is not changed.
+func TestStackRun(t *testing.T) {
+	st := SidStack(t)
+	if os.Geteuid() != 0 {
+		t.Skip("Stack.Run on sid mounts an overlay: run as root")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "in"), []byte("shared\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadDir(st.Sysroot + "/tmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := st.Run(t, RunOptions{Share: []string{dir}, Env: []string{"X_SANDBOX=1"}}, "sh", "-c",
+		`rpm --version; cat "$1/in"; echo "$X_SANDBOX" >"$1/out"; touch /tmp/sandbox-run-test`, "sh", dir)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "RPM version 6.") || !strings.Contains(out, "shared\n") {
+		t.Errorf("output:\n%s", out)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "out")); err != nil || string(b) != "1\n" {
+		t.Errorf("what the program wrote to the shared directory: %q, %v", b, err)
+	}
+	after, _ := os.ReadDir(st.Sysroot + "/tmp")
+	if len(after) != len(before) {
+		t.Errorf("the cached sid root changed: /tmp had %d entries, now %d", len(before), len(after))
+	}
+}

@@ -1,9 +1,16 @@
 package sandbox
 
 import (
+	"debug/elf"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
+	"time"
 )
 
 // Stack is one set of rpm, dnf and systemd that a Root is made of.
@@ -60,9 +67,9 @@ type Stack struct {
 	Versions string
 }
 
-// chrooted reports whether the stack's programs run inside the Root
-// rather than from outside it.
-func (s Stack) chrooted() bool { return s.Sysroot != "/" }
+// Chrooted reports whether the stack's programs run inside the Root
+// (sid) rather than from outside it (host).
+func (s Stack) Chrooted() bool { return s.Sysroot != "/" }
 
 // HostStack is this machine's own rpm, dnf 4 and systemd.
 func HostStack() Stack {
@@ -135,4 +142,138 @@ func sidRootIfReady() (string, error) {
 func Stacks(t testing.TB) []Stack {
 	t.Helper()
 	return []Stack{HostStack(), SidStack(t)}
+}
+
+// Command returns a command that runs the stack's program at path (a path
+// inside the stack's sysroot, such as SystemdBinfmt) in the caller's own
+// file system, without a chroot: it reads /etc, /run, /usr/lib and /proc
+// as the caller sees them, mounts and tmpfs included. On the host that is
+// plain exec. On sid the program is started through sid's own dynamic
+// loader with sid's libraries (its ELF interpreter and RUNPATH, and the
+// multiarch directory, all under the sysroot), so a binary linked against
+// sid's glibc and libsystemd-shared runs on Debian 12.
+func (s Stack) Command(path string, args ...string) (*exec.Cmd, error) {
+	if !s.Chrooted() {
+		return exec.Command(path, args...), nil
+	}
+	bin := filepath.Join(s.Sysroot, path)
+	f, err := elf.Open(bin)
+	if err != nil {
+		return nil, fmt.Errorf("reading the %s stack's %s: %w", s.Name, path, err)
+	}
+	defer f.Close()
+	var interp string
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			b, err := io.ReadAll(p.Open())
+			if err != nil {
+				return nil, fmt.Errorf("reading the ELF interpreter of %s: %w", bin, err)
+			}
+			interp = strings.TrimRight(string(b), "\x00")
+		}
+	}
+	if interp == "" {
+		// Static: nothing to redirect.
+		return exec.Command(bin, args...), nil
+	}
+	var libs []string
+	for _, tag := range []elf.DynTag{elf.DT_RUNPATH, elf.DT_RPATH} {
+		vals, _ := f.DynString(tag)
+		for _, v := range vals {
+			for _, d := range strings.Split(v, ":") {
+				if d != "" {
+					libs = append(libs, filepath.Join(s.Sysroot, d))
+				}
+			}
+		}
+	}
+	if triplet, ok := multiarch[runtime.GOARCH]; ok {
+		libs = append(libs, filepath.Join(s.Sysroot, "usr/lib", triplet))
+	}
+	libs = append(libs, filepath.Join(s.Sysroot, "usr/lib"))
+	full := append([]string{"--library-path", strings.Join(libs, ":"), "--argv0", path, bin}, args...)
+	return exec.Command(filepath.Join(s.Sysroot, interp), full...), nil
+}
+
+// multiarch is Debian's library directory name for each GOARCH.
+var multiarch = map[string]string{
+	"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu", "ppc64le": "powerpc64le-linux-gnu",
+	"s390x": "s390x-linux-gnu", "riscv64": "riscv64-linux-gnu", "386": "i386-linux-gnu",
+}
+
+// RunOptions are the extras of Stack.Run.
+type RunOptions struct {
+	// Share lists host directories that the program sees at the same
+	// paths (bind mounts), so that paths among its arguments mean the
+	// same inside and out, and what it writes there stays.
+	Share []string
+	// Env is added to the fixed environment (PATH, HOME=/root,
+	// LC_ALL=C.UTF-8); a PATH here replaces the fixed one.
+	Env []string
+}
+
+// Run runs the stack's program name (looked up in PATH inside the stack)
+// with args and returns its combined output. On the host it is a plain
+// run. On sid it runs chrooted in a throwaway overlay over the sid root,
+// in a private mount namespace of its own, with /proc and /dev bound in
+// and each of opt.Share at its own path, so nothing it does reaches the
+// cached root. It works outside and inside a namespace of Enter (real
+// root needed outside: it mounts).
+func (s Stack) Run(t testing.TB, opt RunOptions, name string, args ...string) (string, error) {
+	t.Helper()
+	env := []string{"PATH=" + rootPath, "HOME=/root", "LC_ALL=C.UTF-8"}
+	for _, e := range opt.Env {
+		if strings.HasPrefix(e, "PATH=") {
+			env[0] = e
+			continue
+		}
+		env = append(env, e)
+	}
+	var cmd *exec.Cmd
+	if !s.Chrooted() {
+		cmd = exec.Command(name, args...)
+	} else {
+		layers := t.TempDir()
+		if strings.ContainsAny(s.Sysroot+layers, ",:\\") {
+			t.Fatalf("cannot overlay %q with layers in %q: overlayfs options cannot quote , : or \\", s.Sysroot, layers)
+		}
+		for _, d := range []string{"root", "upper", "work"} {
+			if err := os.Mkdir(filepath.Join(layers, d), 0o755); err != nil {
+				t.Fatalf("creating the overlay over the %s root: %v", s.Name, err)
+			}
+		}
+		// userxattr: inside a user namespace overlayfs may only use
+		// user.* xattrs; outside it is allowed as well.
+		script := `set -e
+l=$1 lower=$2; shift 2
+mount -t overlay overlay -o "lowerdir=$lower,upperdir=$l/upper,workdir=$l/work,userxattr" "$l/root"
+mount --rbind /proc "$l/root/proc"
+mount --rbind /dev "$l/root/dev"
+while [ "$1" != -- ]; do
+	mkdir -p "$l/root$1"
+	mount --rbind "$1" "$l/root$1"
+	shift
+done
+shift
+exec chroot "$l/root" "$@"`
+		full := []string{"--mount", "--propagation", "private", "sh", "-c", script, "sh", layers, s.Sysroot}
+		for _, d := range opt.Share {
+			if !filepath.IsAbs(d) {
+				t.Fatalf("sharing %q with the %s root: not an absolute path", d, s.Name)
+			}
+			full = append(full, filepath.Clean(d))
+		}
+		full = append(append(full, "--", name), args...)
+		// The script's own tools are looked up in the same PATH as
+		// the program: chroot passes the environment on unchanged.
+		cmd = exec.Command("unshare", full...)
+	}
+	cmd.Env = env
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s: %s %s: %.2fs", s.Name, name, strings.Join(args, " "), time.Since(start).Seconds())
+	if err != nil {
+		return string(out), fmt.Errorf("running %s %s on the %s stack: %w", name, strings.Join(args, " "), s.Name, err)
+	}
+	return string(out), nil
 }
