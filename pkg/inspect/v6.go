@@ -383,9 +383,15 @@ func (p *strippedPayload) skip(n int64) error {
 	return err
 }
 
+// read fills b. Running out of input is never the clean end of the
+// archive (that is the trailer), so it is io.ErrUnexpectedEOF, which
+// callers cannot take for the end.
 func (p *strippedPayload) read(b []byte) error {
 	n, err := io.ReadFull(p.r, b)
 	p.pos += int64(n)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
 	return err
 }
 
