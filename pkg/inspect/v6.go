@@ -145,15 +145,49 @@ func readHeaders(r io.ReaderAt, payload int64) (sig, hdr rawHeader, err error) {
 	return sig, hdr, nil
 }
 
+// namedDigest is one digest a package carries: its name as rpm -Kv
+// prints it, the hash, and the hex value the package gives ("" when the
+// package has none of that kind).
 type namedDigest struct {
 	name string
 	new  func() hash.Hash
 	want string
 }
 
+// checkDigests hashes data with every digest the package gives and
+// returns their names; what says what data is, for errors.
+func checkDigests(what string, digests []namedDigest, data io.Reader) ([]string, error) {
+	var have []namedDigest
+	var hs []hash.Hash
+	var ws []io.Writer
+	for _, d := range digests {
+		if d.want != "" {
+			h := d.new()
+			have, hs, ws = append(have, d), append(hs, h), append(ws, h)
+		}
+	}
+	if len(have) == 0 {
+		return nil, fmt.Errorf("%w: the %s has no digest", ErrDigest, what)
+	}
+	if _, err := io.Copy(io.MultiWriter(ws...), data); err != nil {
+		return nil, fmt.Errorf("reading the %s: %w", what, err)
+	}
+	var names []string
+	for i, d := range have {
+		want := strings.ToLower(d.want)
+		if got := hex.EncodeToString(hs[i].Sum(nil)); got != want {
+			return nil, fmt.Errorf("%w: the %s does not match its digest (%s %s, the package says %s)", ErrDigest, what, d.name, got, want)
+		}
+		names = append(names, d.name)
+	}
+	return names, nil
+}
+
 // verifyV6 checks a v6 package's header digests, payload digests and
 // OpenPGP signatures, as rpm -K does, and records what it checked. The
-// payload is read from payload to the end of r.
+// payload's ALT digests (of the uncompressed payload) are left out, as
+// rpm -K leaves them; every file's digest is checked when the payload is
+// read.
 func (r *Report) verifyV6(sig, hdr rawHeader, payload io.Reader, keyring openpgp.EntityList) error {
 	one := func(h rawHeader, tag uint32) string {
 		if v := h.strings(tag); len(v) > 0 {
@@ -161,35 +195,10 @@ func (r *Report) verifyV6(sig, hdr rawHeader, payload io.Reader, keyring openpgp
 		}
 		return ""
 	}
-	check := func(what string, digests []namedDigest, data io.Reader) ([]string, error) {
-		var hs []hash.Hash
-		var ws []io.Writer
-		var names []string
-		for _, d := range digests {
-			if d.want == "" {
-				continue
-			}
-			h := d.new()
-			hs, ws, names = append(hs, h), append(ws, h), append(names, d.name)
-		}
-		if len(hs) == 0 {
-			return nil, fmt.Errorf("%w: the %s has no digest", ErrDigest, what)
-		}
-		if _, err := io.Copy(io.MultiWriter(ws...), data); err != nil {
-			return nil, fmt.Errorf("reading the %s: %w", what, err)
-		}
-		for i, h := range hs {
-			want := strings.ToLower(digests[indexOf(digests, names[i])].want)
-			if got := hex.EncodeToString(h.Sum(nil)); got != want {
-				return nil, fmt.Errorf("%w: the %s does not match its digest (%s %s, the package says %s)", ErrDigest, what, names[i], got, want)
-			}
-		}
-		return names, nil
-	}
 
 	// The header's digests are in the signature header; they cover the
 	// header as it is on disk.
-	names, err := check("header", []namedDigest{
+	names, err := checkDigests("header", []namedDigest{
 		{"SHA256", sha256.New, one(sig, sigTagSHA256)},
 		{"SHA3-256", func() hash.Hash { return sha3.New256() }, one(sig, sigTagSHA3_256)},
 		{"SHA1", crypto.SHA1.New, one(sig, sigTagSHA1)},
@@ -211,7 +220,7 @@ func (r *Report) verifyV6(sig, hdr rawHeader, payload io.Reader, keyring openpgp
 		}
 		sha256Algo, newPayload = hashName(h), h.New
 	}
-	names, err = check("payload", []namedDigest{
+	names, err = checkDigests("payload", []namedDigest{
 		{sha256Algo, newPayload, one(hdr, tagPayloadDigest)},
 		{"SHA512", sha512.New, one(hdr, tagPayloadSHA512)},
 		{"SHA3-256", func() hash.Hash { return sha3.New256() }, one(hdr, tagPayloadSHA3_256)},
@@ -251,15 +260,6 @@ func (r *Report) verifyV6(sig, hdr rawHeader, payload io.Reader, keyring openpgp
 	return nil
 }
 
-func indexOf(ds []namedDigest, name string) int {
-	for i, d := range ds {
-		if d.name == name {
-			return i
-		}
-	}
-	return -1
-}
-
 // verifyHeaderSignature parses one OpenPGP signature of the header and,
 // with a keyring, verifies it.
 func verifyHeaderSignature(blob, header []byte, keyring openpgp.EntityList) (Signature, error) {
@@ -276,9 +276,12 @@ func verifyHeaderSignature(blob, header []byte, keyring openpgp.EntityList) (Sig
 	switch {
 	case sig.IssuerKeyId != nil:
 		keyID = *sig.IssuerKeyId
-	case len(sig.IssuerFingerprint) >= 8:
-		// A v4 fingerprint's last 8 bytes are the key id.
-		keyID = binary.BigEndian.Uint64(sig.IssuerFingerprint[len(sig.IssuerFingerprint)-8:])
+	case len(sig.IssuerFingerprint) == 32:
+		// A v6 key's id is its fingerprint's first 8 bytes.
+		keyID = binary.BigEndian.Uint64(sig.IssuerFingerprint)
+	case len(sig.IssuerFingerprint) == 20:
+		// A v4 key's id is its fingerprint's last 8 bytes.
+		keyID = binary.BigEndian.Uint64(sig.IssuerFingerprint[12:])
 	default:
 		return Signature{}, errors.New("checking signatures: an OpenPGP signature names no issuer")
 	}
