@@ -98,6 +98,31 @@ func theRPM(t *testing.T, dir string) string {
 	return rpms[0]
 }
 
+// allRPMs returns every package in dir: make rpm may write more than one
+// (the package and what it requires), and each must be signed.
+func allRPMs(t *testing.T, dir string) []string {
+	t.Helper()
+	rpms, _ := filepath.Glob(filepath.Join(dir, "*.rpm"))
+	if len(rpms) == 0 {
+		t.Fatalf("no packages in %s", dir)
+	}
+	return rpms
+}
+
+// copyFiles copies files into dir, keeping their names.
+func copyFiles(t *testing.T, dir string, files ...string) {
+	t.Helper()
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // readmeRepo returns the README's .repo example with its baseurl and
 // gpgkey pointed at dir, so that the test installs with exactly the
 // checks the README tells fleets to turn on.
@@ -172,7 +197,8 @@ func offsets(t *testing.T, b []byte) (header, payload int) {
 }
 
 // flipped writes a copy of rpm with one bit of the byte at off inverted
-// into a new directory, and returns the directory.
+// into a new directory, with intact copies of the packages beside rpm,
+// and returns the directory.
 func flipped(t *testing.T, rpm string, off func(header, payload, size int) int) string {
 	t.Helper()
 	b, err := os.ReadFile(rpm)
@@ -183,6 +209,11 @@ func flipped(t *testing.T, rpm string, off func(header, payload, size int) int) 
 	i := off(h, p, len(b))
 	b[i] ^= 0x01
 	dir := t.TempDir()
+	for _, other := range allRPMs(t, filepath.Dir(rpm)) {
+		if other != rpm {
+			copyFiles(t, dir, other)
+		}
+	}
 	if err := os.WriteFile(filepath.Join(dir, filepath.Base(rpm)), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -246,9 +277,15 @@ func signedRepository(t *testing.T, ns *sandbox.NS, st sandbox.Stack) {
 
 	unsigned := t.TempDir()
 	runMake(t, []string{"DIST=" + unsigned}, "rpm")
-	unsignedRPM := theRPM(t, unsigned)
-	if out, err := exec.Command("rpm", "-qp", "--qf", "%{SIGPGP:pgpsig}%{RSAHEADER:pgpsig}%{DSAHEADER:pgpsig}", unsignedRPM).CombinedOutput(); err != nil || strings.Contains(string(out), "Key ID") {
-		t.Fatalf("the package make rpm built without SIGN_KEY is signed or unreadable (%v): %s", err, out)
+	for _, p := range allRPMs(t, unsigned) {
+		if out, err := exec.Command("rpm", "-qp", "--qf", "%{SIGPGP:pgpsig}%{RSAHEADER:pgpsig}%{DSAHEADER:pgpsig}", p).CombinedOutput(); err != nil || strings.Contains(string(out), "Key ID") {
+			t.Fatalf("%s, built without SIGN_KEY, is signed or unreadable (%v): %s", filepath.Base(p), err, out)
+		}
+	}
+	for _, p := range allRPMs(t, signed) {
+		if out, err := exec.Command("rpm", "-qp", "--qf", "%{SIGPGP:pgpsig}%{RSAHEADER:pgpsig}%{DSAHEADER:pgpsig}", p).CombinedOutput(); err != nil || !strings.Contains(string(out), "Key ID") {
+			t.Fatalf("%s, built with SIGN_KEY, is not signed (%v): %s", filepath.Base(p), err, out)
+		}
 	}
 	// The unsigned package, in a repository signed with the right key.
 	runMake(t, []string{"DIST=" + unsigned, signKey}, "repo")
@@ -265,15 +302,7 @@ func signedRepository(t *testing.T, ns *sandbox.NS, st sandbox.Stack) {
 	// The signed package in a repository whose repomd.xml is not signed:
 	// repo_gpgcheck=1 must refuse the repository.
 	nosig := t.TempDir()
-	for _, f := range []string{signedRPM, filepath.Join(signed, repoKey)} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(nosig, filepath.Base(f)), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	copyFiles(t, nosig, append(allRPMs(t, signed), filepath.Join(signed, repoKey))...)
 	runMake(t, []string{"DIST=" + nosig}, "repo")
 	if _, err := os.Stat(filepath.Join(nosig, "repodata/repomd.xml.asc")); err == nil {
 		t.Fatalf("make repo without SIGN_KEY left a repomd.xml.asc")
@@ -321,20 +350,20 @@ func signedRepository(t *testing.T, ns *sandbox.NS, st sandbox.Stack) {
 	t.Run("rpm -i with _pkgverify_level signature", func(t *testing.T) {
 		r := ns.DNFRootOn(st)
 		verify := []string{"--define", "_pkgverify_level signature"}
-		if out, err := r.RPM(append(verify, "-i", "--test", signedRPM)...); err == nil {
+		if out, err := r.RPM(append(append(verify, "-i", "--test"), allRPMs(t, signed)...)...); err == nil {
 			t.Errorf("rpm -i accepted the signed package before its key was imported\n%s", out)
 		}
 		if out, err := r.RPM("--import", filepath.Join(signed, repoKey)); err != nil {
 			t.Fatalf("rpm --import %s: %v\n%s", repoKey, err, out)
 		}
-		out, err := r.RPM(append(verify, "-i", unsignedRPM)...)
+		out, err := r.RPM(append(append(verify, "-i"), allRPMs(t, unsigned)...)...)
 		if err == nil || installed(t, r) {
 			t.Fatalf("rpm -i installed the unsigned package (error %v)\n%s", err, out)
 		}
 		if !strings.Contains(out, "no signature") {
 			t.Errorf("rpm -i refused the unsigned package, but not saying \"no signature\":\n%s", out)
 		}
-		if out, err := r.RPM(append(verify, "-i", signedRPM)...); err != nil || !installed(t, r) {
+		if out, err := r.RPM(append(append(verify, "-i"), allRPMs(t, signed)...)...); err != nil || !installed(t, r) {
 			t.Fatalf("rpm -i of the signed package after importing its key: %v\n%s", err, out)
 		}
 	})
