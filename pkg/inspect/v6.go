@@ -2,8 +2,6 @@ package inspect
 
 import (
 	"bytes"
-	"compress/bzip2"
-	"compress/gzip"
 	"crypto"
 	"crypto/sha256"
 	"crypto/sha3"
@@ -15,15 +13,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
-	"github.com/klauspost/compress/zstd"
-	rpmutils "github.com/sassoftware/go-rpmutils"
-	"github.com/ulikunitz/xz"
-	"github.com/ulikunitz/xz/lzma"
 )
 
 // rpm's package format v6 (docs/manual/format_v6.md in rpm 6), which
@@ -41,12 +34,11 @@ import (
 //     needs and so fails with "no usable payload digest found";
 //   - the payload is always rpm's stripped cpio ("07070X", the file's
 //     index in the header instead of a cpio header), which go-rpmutils
-//     0.4 misreads: it does not skip the padding after the 14-byte entry
-//     header, so every entry after the first is "bad magic".
+//     0.4 misreads (it does not skip the padding after the 14-byte entry
+//     header) and cpioReader reads.
 //
-// So for v6 packages File checks digests and signatures here, and reads
-// the payload with strippedPayload; the header itself go-rpmutils reads
-// well (its SHA256 digest is v4's tag).
+// So for v6 packages File checks digests and signatures here; the header
+// itself go-rpmutils reads well (its SHA256 digest is v4's tag).
 const (
 	tagRPMFormat        = 5114
 	tagPayloadSHA512    = 5121
@@ -312,162 +304,3 @@ func verifyHeaderSignature(blob, header []byte, keyring openpgp.EntityList) (Sig
 	}
 	return out, nil
 }
-
-// decompress undoes the payload's compression, named as in
-// PAYLOADCOMPRESSOR.
-func decompress(r io.Reader, compressor string) (io.Reader, func(), error) {
-	switch compressor {
-	case "zstd":
-		d, err := zstd.NewReader(r)
-		if err != nil {
-			return nil, nil, err
-		}
-		return d, d.Close, nil
-	case "gzip", "":
-		d, err := gzip.NewReader(r)
-		return d, func() {}, err
-	case "bzip2":
-		return bzip2.NewReader(r), func() {}, nil
-	case "xz":
-		d, err := xz.NewReader(r)
-		return d, func() {}, err
-	case "lzma":
-		d, err := lzma.NewReader(r)
-		return d, func() {}, err
-	case "uncompressed":
-		return r, func() {}, nil
-	}
-	return nil, nil, fmt.Errorf("the payload compressor %q is unknown", compressor)
-}
-
-// strippedPayload reads rpm's stripped cpio, the payload of every v6
-// package: each entry is "07070X", the file's index in the header's file
-// list as 8 hex digits, padding to 4 bytes, the file's content (a
-// symlink's target), and padding to 4 bytes; the sizes come from the
-// header. The archive ends with an ordinary newc entry TRAILER!!!. It
-// gives the entries as go-rpmutils' PayloadReader does.
-type strippedPayload struct {
-	r     io.Reader
-	pos   int64
-	files []rpmutils.FileInfo
-	sizes []int64
-	link  []bool // hard links whose content comes with a later entry
-	cur   int
-	left  int64
-	done  bool
-}
-
-func newStrippedPayload(r io.Reader, files []rpmutils.FileInfo) *strippedPayload {
-	p := &strippedPayload{r: r, files: files, sizes: make([]int64, len(files)), link: make([]bool, len(files))}
-	last := map[uint64]int{}
-	for i, f := range files {
-		switch uint32(f.Mode()) & 0o170000 {
-		case 0o100000:
-			p.sizes[i] = f.Size()
-			// All but the last member of a hard link group are empty.
-			ino := uint64(f.Device())<<32 | uint64(uint32(f.Inode()))
-			if j, ok := last[ino]; ok && ino != 0 {
-				p.link[j], p.sizes[j] = true, 0
-			}
-			last[ino] = i
-		case 0o120000:
-			p.sizes[i] = int64(len(f.Linkname()))
-		}
-	}
-	return p
-}
-
-func (p *strippedPayload) skip(n int64) error {
-	m, err := io.CopyN(io.Discard, p.r, n)
-	p.pos += m
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return err
-}
-
-// read fills b. Running out of input is never the clean end of the
-// archive (that is the trailer), so it is io.ErrUnexpectedEOF, which
-// callers cannot take for the end.
-func (p *strippedPayload) read(b []byte) error {
-	n, err := io.ReadFull(p.r, b)
-	p.pos += int64(n)
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return err
-}
-
-func (p *strippedPayload) pad() error { return p.skip((4 - p.pos%4) % 4) }
-
-func (p *strippedPayload) Next() (rpmutils.FileInfo, error) {
-	if p.done {
-		return nil, io.EOF
-	}
-	if err := p.skip(p.left); err != nil {
-		return nil, fmt.Errorf("the payload is truncated in %s: %w", p.files[p.cur].Name(), err)
-	}
-	p.left = 0
-	if err := p.pad(); err != nil {
-		return nil, fmt.Errorf("the payload is truncated: %w", err)
-	}
-	magic := make([]byte, 6)
-	if err := p.read(magic); err != nil {
-		return nil, fmt.Errorf("the payload ends without a cpio trailer: %w", err)
-	}
-	switch string(magic) {
-	case "07070X":
-		idx := make([]byte, 8)
-		if err := p.read(idx); err != nil {
-			return nil, fmt.Errorf("the payload is truncated in a cpio header: %w", err)
-		}
-		i, err := strconv.ParseUint(string(idx), 16, 32)
-		if err != nil || int(i) >= len(p.files) {
-			return nil, fmt.Errorf("a stripped cpio entry names file %q, the header lists %d files", idx, len(p.files))
-		}
-		if err := p.pad(); err != nil {
-			return nil, fmt.Errorf("the payload is truncated in a cpio header: %w", err)
-		}
-		p.cur, p.left = int(i), p.sizes[i]
-		return p.files[i], nil
-	case "070701":
-		// Only the trailer is an ordinary entry: 110 bytes of header,
-		// whose c_namesize (8 hex digits at 94) sizes the name after it.
-		h := make([]byte, 104)
-		if err := p.read(h); err != nil {
-			return nil, fmt.Errorf("the payload is truncated in its cpio trailer: %w", err)
-		}
-		n, err := strconv.ParseUint(string(h[88:96]), 16, 32)
-		if err != nil || n == 0 || n > 4096 {
-			return nil, fmt.Errorf("a cpio entry in the payload has name size %q", h[88:96])
-		}
-		name := make([]byte, n)
-		if err := p.read(name); err != nil {
-			return nil, fmt.Errorf("the payload is truncated in its cpio trailer: %w", err)
-		}
-		if string(name) != "TRAILER!!!\x00" {
-			return nil, fmt.Errorf("a v6 payload has the ordinary cpio entry %q; all but the trailer are stripped", strings.TrimRight(string(name), "\x00"))
-		}
-		p.done = true
-		return nil, io.EOF
-	}
-	return nil, fmt.Errorf("bad cpio magic %q in the payload at byte %d", magic, p.pos-6)
-}
-
-func (p *strippedPayload) Read(b []byte) (int, error) {
-	if p.left <= 0 {
-		return 0, io.EOF
-	}
-	if int64(len(b)) > p.left {
-		b = b[:p.left]
-	}
-	n, err := p.r.Read(b)
-	p.pos += int64(n)
-	p.left -= int64(n)
-	if err == io.EOF && p.left > 0 {
-		err = io.ErrUnexpectedEOF
-	}
-	return n, err
-}
-
-func (p *strippedPayload) IsLink() bool { return p.link[p.cur] }
