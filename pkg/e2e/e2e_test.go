@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/inspect"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
 )
 
@@ -158,6 +159,14 @@ func checkSidBuild(t *testing.T, st sandbox.Stack, out, dist, rpm string) {
 		if out, err := exec.Command("rpm", "-K", p).CombinedOutput(); err != nil || !strings.Contains(string(out), "digests") {
 			t.Errorf("the host's rpm -K %s: %v\n%s", p, err, out)
 		}
+	}
+	// And so does inspect: the v6 package passes it as the v4 one does.
+	rep, err := inspect.File(rpm, inspect.Options{})
+	if err != nil {
+		t.Fatalf("inspect of sid's v6 package: %v", err)
+	}
+	if rep.Format != 6 || len(rep.Entries) == 0 || len(rep.Errors()) > 0 {
+		t.Errorf("inspect of sid's v6 package: format %d, %d entries, errors %v", rep.Format, len(rep.Entries), rep.Errors())
 	}
 }
 
