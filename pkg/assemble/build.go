@@ -54,6 +54,10 @@ type Options struct {
 	Spec string
 	// QemuDir holds the qemu-<cpu>-static interpreters; "" is /usr/bin.
 	QemuDir string
+	// QemuSuffix ends the interpreters' names in QemuDir,
+	// qemu-<cpu><suffix>; nil is DefaultQemuSuffix. They are installed as
+	// qemu-<cpu>-static whatever it is.
+	QemuSuffix *string
 	// CPUs are the targets to package. Empty means every target whose
 	// interpreter is in QemuDir, except the host family's.
 	CPUs []string
@@ -85,6 +89,10 @@ type Options struct {
 	TempDir string
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
+	// Progress, if set, is called as the payload is compressed (the
+	// presets only: nfpm's packager compresses in memory and does not
+	// say how far it is), from one goroutine at a time.
+	Progress func(Progress)
 }
 
 // Result describes a built package.
@@ -138,7 +146,11 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	qemuDir := or(opts.QemuDir, qemu.DefaultBinDir)
 
-	sel, err := selectTargets(qemuDir, opts.CPUs)
+	suffix := DefaultQemuSuffix
+	if opts.QemuSuffix != nil {
+		suffix = *opts.QemuSuffix
+	}
+	sel, err := selectTargets(qemuDir, suffix, opts.CPUs)
 	if err != nil {
 		return nil, err
 	}
@@ -147,6 +159,9 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		cpus = append(cpus, t.CPU)
 	}
 	fmt.Fprintf(log, "packaging %d targets for %s from %s: %s\n", len(cpus), sel.arch.rpm, qemuDir, strings.Join(cpus, " "))
+	for _, s := range sel.skipped {
+		fmt.Fprintf(log, "skipped %s: %s\n", strings.Join(s.names, " "), s.why)
+	}
 
 	stage, err := os.MkdirTemp(opts.TempDir, "qemu-user-static-go-build-*")
 	if err != nil {
@@ -264,7 +279,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		if comp.preset != nil {
 			// The compressed payload waits next to the package rather
 			// than in a /tmp that may be memory.
-			return rpmfile.Write(w, info, rpmfile.Options{Compressor: *comp.preset, TempDir: or(opts.TempDir, outDir)})
+			return rpmfile.Write(w, info, rpmfile.Options{Compressor: *comp.preset, TempDir: or(opts.TempDir, outDir), Progress: progressFunc(opts.Progress, path)})
 		}
 		info.RPM.Compression = comp.nfpm
 		return nfpmrpm.DefaultRPM.Package(info, w)

@@ -215,7 +215,12 @@ func TestHardening(t *testing.T) {
 		for i := range lines {
 			lines[i] = strings.Replace(lines[i], "/usr/bin/interp", "/usr/libexec/pkg-big/interp", 1)
 		}
-		big := testPkg{name: "pkg-big", version: "1.0", self: true, confs: map[string]string{"big.conf": strings.Join(lines, "\n") + "\n"}}
+		// Four files of 500 lines: a binfmt.d file is read up to 1 MiB.
+		confs := map[string]string{}
+		for i := 0; i < 4; i++ {
+			confs[fmt.Sprintf("big-%d.conf", i)] = strings.Join(lines[i*500:(i+1)*500], "\n") + "\n"
+		}
+		big := testPkg{name: "pkg-big", version: "1.0", self: true, confs: confs}
 		var out string
 		timed(t, "dnf install of 2,000 entries", 5*time.Minute, func() {
 			out = must(t, "dnf install")(r.DNF("install", big.build(t, helper)))
