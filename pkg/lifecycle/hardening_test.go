@@ -179,6 +179,24 @@ func TestHardening(t *testing.T) {
 		checkTable(t, "rpm -e", bm, others, out)
 	})
 
+	t.Run("a FIFO among the binfmt.d files", func(t *testing.T) {
+		// Every run reads every binfmt.d file systemd's lookup sees, not
+		// only the package's: a FIFO anywhere must not block it.
+		os.MkdirAll(r.Path("/etc/binfmt.d"), 0o755)
+		fifo := r.Path("/etc/binfmt.d/zz-fifo.conf")
+		if err := unix.Mkfifo(fifo, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(fifo)
+		var out string
+		timed(t, "dnf install and remove with a FIFO in /etc/binfmt.d", 20*time.Second, func() {
+			out = must(t, "dnf install")(r.DNF("install", rpmH))
+			checkTable(t, "dnf install with a FIFO in /etc/binfmt.d", bm, want(t, others, line), out)
+			out = must(t, "dnf remove")(r.DNF("remove", "pkg-h"))
+			checkTable(t, "dnf remove with a FIFO in /etc/binfmt.d", bm, others, out)
+		})
+	})
+
 	t.Run("a record that is not root's", func(t *testing.T) {
 		for _, spoil := range []struct {
 			name string
