@@ -281,12 +281,10 @@ func Plan(s Snapshot, ch Change) Result {
 			rest = append(rest, n)
 		}
 	}
-	if ch.Adopt {
-		for n := range goneDefs {
-			if !seen[n] {
-				seen[n] = true
-				rest = append(rest, n)
-			}
+	for n := range goneDefs {
+		if !seen[n] {
+			seen[n] = true
+			rest = append(rest, n)
 		}
 	}
 	sort.Strings(rest)
@@ -323,6 +321,18 @@ func Plan(s Snapshot, ch Change) Result {
 			for _, g := range goneDefs[name] {
 				if live.Matches(g.Entry) {
 					adoptable = true
+				}
+			}
+		}
+		// fromGone: the entry is live as a file the transaction removes
+		// defined it, and is this root's (claimed, or Adopt): the
+		// transaction is what takes that definition away, whoever's
+		// record claims it.
+		fromGone := false
+		if isLive && (len(owners) > 0 || ch.Adopt) {
+			for _, g := range goneDefs[name] {
+				if live.Matches(g.Entry) {
+					fromGone = true
 				}
 			}
 		}
@@ -387,7 +397,7 @@ func Plan(s Snapshot, ch Change) Result {
 				st.Reason = "registered by someone else"
 			}
 
-		case !ownedByMe && !adoptable && !mine[name]:
+		case !ownedByMe && !adoptable && !fromGone && !mine[name]:
 			// Another package's live entry that this one does not
 			// define: that package's hooks decide.
 			drop()
@@ -447,7 +457,7 @@ func Plan(s Snapshot, ch Change) Result {
 				if mine[name] {
 					drop()
 				}
-				if isLive && (ownedByMe || adoptable) {
+				if isLive && (ownedByMe || adoptable || fromGone) {
 					st.Action, st.Reason = Unregister, "its definition is refused: "+err.Error()
 					// The others' claims on the live entry go with it.
 					if len(owners) > 0 {

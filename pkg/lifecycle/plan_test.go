@@ -148,7 +148,7 @@ func TestPlan(t *testing.T) {
 					Claims: map[string]Claims{"a": claims(t, y1)}, Owners: map[string][]string{usrX: {"a"}}}
 			},
 			change:  Change{Package: "a", Adopt: false},
-			steps:   map[string]wantStep{"y": {Unregister, "", ""}},
+			steps:   map[string]wantStep{"x": {Leave, "", ""}, "y": {Unregister, "", ""}},
 			records: map[string][]string{"a": nil},
 			order:   []string{"y"},
 		},
@@ -216,6 +216,27 @@ func TestPlan(t *testing.T) {
 			steps:   map[string]wantStep{"x": {Replace, x2, ""}},
 			records: map[string][]string{"a": {x2}, "b": {x2}},
 			order:   []string{"x"},
+		},
+		{
+			name: "erase with its claim lost: the entry live as the removed file defined it gives way to the other package's",
+			snap: func(t *testing.T) Snapshot {
+				// a's record is gone; b's claim had followed a's X2.
+				return Snapshot{Files: files(conf(t, usrB, x1), conf(t, usrX, x2)), Live: live(t, x2),
+					Claims: map[string]Claims{"b": claims(t, x2)},
+					Owners: map[string][]string{usrX: {"a"}, usrB: {"b"}}}
+			},
+			change:  Change{Package: "a", Adopt: true},
+			steps:   map[string]wantStep{"x": {Replace, x1, "registered again as /usr/lib/binfmt.d/b.conf:1 defines it"}},
+			records: map[string][]string{"b": {x1}},
+			order:   []string{"x"},
+		},
+		{
+			name: "the host's table: a host entry as the root's removed file defined it stays",
+			snap: func(t *testing.T) Snapshot {
+				return Snapshot{Files: files(conf(t, usrX, x1)), Live: live(t, x1), Owners: map[string][]string{usrX: {"a"}}}
+			},
+			change: Change{Package: "a", Adopt: false},
+			steps:  map[string]wantStep{"x": {Leave, "", ""}},
 		},
 		{
 			name: "renamed package, %post of the new name: the old one's entry is taken over",
