@@ -56,16 +56,18 @@ func ParseCount(s string) (int, error) {
 //
 //   - post (any count): converge on the entries nevra defines now. On an
 //     upgrade, downgrade or reinstall this runs while the old version is
-//     still installed, so entries only the old version defined are
-//     unregistered here, and the others are registered again so that F
-//     entries pin the new interpreter files.
-//   - preun and postun with count 0 (erase): unregister everything the
-//     package registered. postun repeats it because %preun may have been
-//     skipped (rpm -e --nopreun) or may have failed. preun, which runs
-//     while the package's files are all still there, also unregisters the
-//     live entries that match one of the package's definitions exactly,
-//     as post would adopt them: so a record that was damaged or deleted
-//     loses nothing.
+//     still installed, so entries only the old version's files defined
+//     are unregistered here (unless another file still defines them),
+//     and the others are registered again so that F entries pin the new
+//     interpreter files.
+//   - preun and postun with count 0 (erase): unregister what the package
+//     registered that no remaining binfmt.d file defines (Plan). postun
+//     repeats it because %preun may have been skipped (rpm -e --nopreun)
+//     or may have failed. preun, which runs while the package's files are
+//     all still there, also unregisters, when the record is damaged or
+//     empty, the live entries that match one of the package's definitions
+//     exactly, as post would adopt them: so a record that was damaged or
+//     deleted loses nothing.
 //   - preun and postun with count ≥ 1 (the old side of an upgrade): nothing,
 //     as the new version's post has already converged.
 //
