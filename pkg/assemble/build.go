@@ -52,6 +52,10 @@ type Options struct {
 	// Spec is the nfpm package definition; "" is DefaultSpec. A
 	// relative path is taken in SourceDir.
 	Spec string
+	// Triggers declares the packages' file triggers; "" is
+	// DefaultTriggers. A relative path is taken in SourceDir; a missing
+	// file declares none.
+	Triggers string
 	// QemuDir holds the qemu-<cpu>-static interpreters; "" is /usr/bin.
 	QemuDir string
 	// CPUs are the targets to package. Empty means every target whose
@@ -211,9 +215,12 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 			return nil, fmt.Errorf("reading package definition %q: changelog: %w", spec, err)
 		}
 	}
-	if err := stageScripts(info, src, stage, map[string]string{
-		"name": info.Name, "version": version, "release": release, "arch": sel.arch.rpm,
-	}); err != nil {
+	vars := map[string]string{"name": info.Name, "version": version, "release": release, "arch": sel.arch.rpm}
+	if err := stageScripts(info, src, stage, vars); err != nil {
+		return nil, err
+	}
+	triggers, err := loadTriggers(src, or(opts.Triggers, DefaultTriggers), info.Name, []string{info.Name}, vars)
+	if err != nil {
 		return nil, err
 	}
 
@@ -264,7 +271,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		if comp.preset != nil {
 			// The compressed payload waits next to the package rather
 			// than in a /tmp that may be memory.
-			return rpmfile.Write(w, info, rpmfile.Options{Compressor: *comp.preset, TempDir: or(opts.TempDir, outDir)})
+			return rpmfile.Write(w, info, rpmfile.Options{Compressor: *comp.preset, TempDir: or(opts.TempDir, outDir), Triggers: triggers})
 		}
 		info.RPM.Compression = comp.nfpm
 		return nfpmrpm.DefaultRPM.Package(info, w)

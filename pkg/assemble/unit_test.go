@@ -1,10 +1,12 @@
 package assemble
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/qemu"
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/rpmfile"
 )
 
 func TestParseCompression(t *testing.T) {
@@ -70,4 +72,29 @@ func TestFedoraSubpackages(t *testing.T) {
 			t.Errorf("fedoraSubpackage(%s) = %s", cpu, fedoraSubpackage(cpu))
 		}
 	}
+}
+
+func FuzzParseTriggers(f *testing.F) {
+	f.Add([]byte("triggers: []\n"))
+	f.Add([]byte("triggers:\n  - packages: [binfmtctl]\n    kind: transfiletriggerin\n    priority: 1000600\n    prefixes: [/usr/lib/binfmt.d]\n    prog: <lua>\n    script: scriptlets/x.lua\n"))
+	f.Add([]byte("triggers:\n  - kind: filetriggerun\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		list, err := ParseTriggers("fuzz.yaml", bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		// What parses is what the writer accepts.
+		for _, tr := range list {
+			k, err := rpmfile.ParseTriggerKind(tr.Kind)
+			if err != nil {
+				t.Fatalf("accepted kind %q: %v", tr.Kind, err)
+			}
+			if err := (rpmfile.FileTrigger{Kind: k, Priority: tr.Priority, Prefixes: tr.Prefixes, Prog: tr.Prog}).Check(); err != nil {
+				t.Fatalf("accepted %+v: %v", tr, err)
+			}
+			if len(tr.Packages) == 0 || tr.Script == "" {
+				t.Fatalf("accepted %+v", tr)
+			}
+		}
+	})
 }
