@@ -61,8 +61,15 @@ type Options struct {
 	// Requires are requirements besides info.Depends, with their
 	// context: Requires(post): X is {Name: X, Flags: SenseScriptPost}.
 	Requires []Dependency
+	// Conflicts are conflicts besides info.Conflicts, with their flags:
+	// rpmbuild marks the ones a dependency generator found with
+	// SenseFindRequires.
+	Conflicts []Dependency
 	// Triggers are the package's file triggers.
 	Triggers []FileTrigger
+	// SourceRPM is the source package this one is built from, for
+	// subpackages of one source: "" is NAME-VERSION-RELEASE.src.rpm.
+	SourceRPM string
 }
 
 // rpmArch is nfpm's mapping of Go architecture names to rpm's, for
@@ -719,7 +726,11 @@ func mainHeader(info *nfpm.Info, fileList []*file, p payloadInfo, c Compressor, 
 	h.addStrings(tagPayloadDigest, []string{p.digest})
 	h.addInt32(tagPayloadDigestAlgo, hashAlgoSHA256)
 	// rpm tells binary from source packages by this tag.
-	h.addString(tagSourceRPM, info.Name+"-"+FullVersion(info)+".src.rpm")
+	srpm := opts.SourceRPM
+	if srpm == "" {
+		srpm = info.Name + "-" + FullVersion(info) + ".src.rpm"
+	}
+	h.addString(tagSourceRPM, srpm)
 
 	scripts := []struct {
 		src           string
@@ -822,6 +833,7 @@ func mainHeader(info *nfpm.Info, fileList []*file, p payloadInfo, c Compressor, 
 		requires = append(requires, rpmlib("CompressedFileNames"), rpmlib("FileDigests"))
 	}
 	requires = append(requires, rpmlib("PayloadFilesHavePrefix"), rpmlib("PayloadIsZstd"))
+	lists[tagConflictName] = append(lists[tagConflictName], opts.Conflicts...)
 	var all []Dependency
 	for _, ds := range lists {
 		all = append(all, ds...)
