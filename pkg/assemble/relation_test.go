@@ -17,7 +17,7 @@ import (
 // is tested here with the real rpm and dnf in a disposable root, with a
 // packager's package built by rpmbuild with the macros, through both tools.
 // Only sandbox.Root's DNF and RPM run a package manager, so the test runs
-// on whatever stack the root is made of.
+// on every entry of stacks (stack_test.go).
 
 const relVersion = "1.0"
 
@@ -118,19 +118,21 @@ func TestPackageRelation(t *testing.T) {
 		t.Fatalf("createrepo_c: %v\n%s", err, out)
 	}
 
-	for _, tool := range []string{"dnf", "rpm"} {
-		t.Run(tool, func(t *testing.T) {
-			r := &relRoot{t: t, r: ns.DNFRoot(), tool: tool}
-			r.packagerFollowsWithHelperOnly(sample1, sample2, v1)
-		})
-		t.Run(tool+"/main-alone-then-helper", func(t *testing.T) {
-			r := &relRoot{t: t, r: ns.DNFRoot(), tool: tool}
-			r.mainAloneThenHelper(sample1, v1)
-		})
-		t.Run(tool+"/upgrade-both", func(t *testing.T) {
-			r := &relRoot{t: t, r: ns.DNFRoot(), tool: tool}
-			r.upgradeBoth(sample1, v1, v2, repo)
-		})
+	for _, st := range stacks {
+		for _, tool := range []string{"dnf", "rpm"} {
+			t.Run(st.name+"/"+tool, func(t *testing.T) {
+				r := &relRoot{t: t, r: st.root(ns), tool: tool}
+				r.packagerFollowsWithHelperOnly(sample1, sample2, v1)
+			})
+			t.Run(st.name+"/"+tool+"/main-alone-then-helper", func(t *testing.T) {
+				r := &relRoot{t: t, r: st.root(ns), tool: tool}
+				r.mainAloneThenHelper(sample1, v1)
+			})
+			t.Run(st.name+"/"+tool+"/upgrade-both", func(t *testing.T) {
+				r := &relRoot{t: t, r: st.root(ns), tool: tool}
+				r.upgradeBoth(sample1, v1, v2, repo)
+			})
+		}
 	}
 }
 
