@@ -777,20 +777,6 @@ func compareDeps(t *testing.T, what string, nfpm, rb []string) {
 	}
 }
 
-// rpmMacros lists the macros a macros file defines.
-func rpmMacros(t *testing.T, p string) []string {
-	t.Helper()
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, m := range regexp.MustCompile(`(?m)^%(\w+)`).FindAllSubmatch(data, -1) {
-		names = append(names, string(m[1]))
-	}
-	return names
-}
-
 // checkHelper checks that the helper's package holds the helper, the
 // macros and its docs, byte for byte the same helper and macros as
 // qemu-user-static-go of the same build (rpm shares identical files between
