@@ -128,6 +128,12 @@ func TestPackageRelation(t *testing.T) {
 				r := &relRoot{t: t, r: st.root(ns), tool: tool}
 				r.mainAloneThenHelper(sample1, v1)
 			})
+			if tool == "dnf" {
+				t.Run(st.name+"/dnf/neither-installed", func(t *testing.T) {
+					r := &relRoot{t: t, r: st.root(ns), tool: tool}
+					r.neitherInstalled(sample1, repo)
+				})
+			}
 			t.Run(st.name+"/"+tool+"/upgrade-both", func(t *testing.T) {
 				r := &relRoot{t: t, r: st.root(ns), tool: tool}
 				r.upgradeBoth(sample1, v1, v2, repo)
@@ -305,4 +311,16 @@ func (r *relRoot) upgradeBoth(s1 samplePkg, v1, v2 relPkgs, repo string) {
 	if out, err := r.r.RPM("-V", "binfmtctl", "qemu-user-static-go", "binfmt-sample"); err != nil {
 		r.t.Errorf("rpm -V after the upgrade: %v\n%s", err, out)
 	}
+}
+
+// neitherInstalled: on a host with neither package, installing the
+// packager's package from a repository that has both takes binfmtctl,
+// not qemu.
+func (r *relRoot) neitherInstalled(s1 samplePkg, repo string) {
+	args := []string{"--repofrompath=rel," + repo, "--enablerepo=rel", "--setopt=rel.gpgcheck=0", "install", s1.path}
+	if out, err := r.r.DNF(args...); err != nil {
+		r.t.Fatalf("%v\n%s", err, out)
+	}
+	r.want(map[string]bool{"binfmt-sample": true, "binfmtctl": true, "qemu-user-static-go": false})
+	r.wantEntry("binfmt-sample", s1.interp, "installed with the helper from a repository")
 }
