@@ -19,10 +19,11 @@ RPMBUILD_TOPDIR = $(abspath $(DIST))/rpmbuild
 
 # Debian packages the build and the tests need, as "command:package".
 DEB_TOOLS := qemu-aarch64-static:qemu-user-static rpm:rpm rpmbuild:rpm dnf:dnf \
-	createrepo_c:createrepo-c rpmlint:rpmlint cpio:cpio unshare:util-linux
+	createrepo_c:createrepo-c rpmlint:rpmlint cpio:cpio unshare:util-linux \
+	zsh:zsh fish:fish groff:groff-base
 SYSTEMD_BINFMT := /lib/systemd/systemd-binfmt
 
-.PHONY: all deps rpm rpmbuild binfmtctl test vet fmt-check unit fuzz load e2e bench bench-go dist repo clean
+.PHONY: all deps rpm rpmbuild binfmtctl binfmtctl-docs man test vet fmt-check unit fuzz load e2e bench bench-go dist repo clean
 
 all: rpm
 
@@ -46,6 +47,28 @@ deps:
 
 binfmtctl:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmtctl.Version=$(VERSION)" -o $(DIST)/binfmtctl ./cmd/binfmtctl
+
+# binfmtctl-docs writes binfmtctl's manual page and shell completions,
+# generated from the command table its parser reads, into $(DIST):
+# binfmtctl.8, binfmtctl.bash, _binfmtctl (zsh) and binfmtctl.fish.
+binfmtctl-docs: binfmtctl
+	$(DIST)/binfmtctl manual >$(DIST)/binfmtctl.8
+	$(DIST)/binfmtctl completion bash >$(DIST)/binfmtctl.bash
+	$(DIST)/binfmtctl completion zsh >$(DIST)/_binfmtctl
+	$(DIST)/binfmtctl completion fish >$(DIST)/binfmtctl.fish
+
+# man writes the build tool's manual page and shell completions, generated
+# from the flag definitions its parser reads, into $(DIST):
+# qemu-user-static-go.1 (man -l reads it), qemu-user-static-go.bash,
+# _qemu-user-static-go (zsh) and qemu-user-static-go.fish. The tool is not
+# packaged; `qemu-user-static-go help COMMAND` prints the same help.
+man:
+	mkdir -p $(DIST)
+	$(GO) build -ldflags "-X github.com/qemu-user-static-go/qemu-user-static-go/pkg/buildtool.Version=$(VERSION)" -o $(DIST)/$(NAME) ./cmd/$(NAME)
+	$(DIST)/$(NAME) manual >$(DIST)/$(NAME).1
+	$(DIST)/$(NAME) completion bash >$(DIST)/$(NAME).bash
+	$(DIST)/$(NAME) completion zsh >$(DIST)/_$(NAME)
+	$(DIST)/$(NAME) completion fish >$(DIST)/$(NAME).fish
 
 # rpm builds qemu-user-static-go-VERSION-RELEASE.ARCH.rpm, from every qemu
 # interpreter found on the machine, and binfmtctl-VERSION-RELEASE.ARCH.rpm,
@@ -91,7 +114,7 @@ fmt-check:
 
 # fuzz runs each fuzz target for FUZZTIME; the corpus lives in testdata/.
 FUZZ_TARGETS := ./pkg/binfmt:FuzzParse ./pkg/binfmt:FuzzParseLine ./pkg/binfmt:FuzzParseLive ./pkg/lifecycle:FuzzParseRecord \
-	./pkg/lifecycle:FuzzParseManifests ./pkg/lifecycle:FuzzRecordRoundTrip ./pkg/inspect:FuzzRead ./pkg/binfmtctl:FuzzFlagSet \
+	./pkg/lifecycle:FuzzParseManifests ./pkg/lifecycle:FuzzRecordRoundTrip ./pkg/inspect:FuzzRead ./pkg/inspect:FuzzCpio ./pkg/inspect:FuzzResolveLinks ./pkg/binfmtctl:FuzzFlagSet \
 	./pkg/assemble:FuzzParseTriggers ./pkg/rpmfile:FuzzMacroNames
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

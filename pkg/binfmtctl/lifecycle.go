@@ -31,6 +31,12 @@ func runHook(c *ctx, args []string) int {
 		c.errorf("hook: want PHASE NEVRA COUNT (usage: binfmtctl hook post|preun|postun NEVRA COUNT)")
 		return exitUsage
 	}
+	switch lifecycle.Phase(args[0]) {
+	case lifecycle.Post, lifecycle.Preun, lifecycle.Postun:
+	default:
+		c.errorf("hook: unknown phase %q: want post, preun or postun (usage: binfmtctl hook post|preun|postun NEVRA COUNT)", args[0])
+		return exitUsage
+	}
 	count, err := lifecycle.ParseCount(args[2])
 	if err != nil {
 		c.errorf("hook: %v", err)
