@@ -209,6 +209,9 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
+	if err := writeHelperDocs(ctx, src, helper, filepath.Join(stage, "docs"), full); err != nil {
+		return nil, err
+	}
 
 	confs, err := qemu.Generate(cpus, sel.arch.rpm, qemu.Options{IncludeHostFamily: sel.explicit, Preserve: opts.Preserve, Credentials: opts.Credentials})
 	if err != nil {

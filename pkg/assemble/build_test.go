@@ -626,6 +626,12 @@ func installErase(t *testing.T, comp string) {
 	shared := map[string]bool{
 		"usr": true, "usr/bin": true, "usr/lib": true, "usr/share": true,
 		"usr/share/doc": true, "usr/share/licenses": true, "usr/lib/rpm": true, "usr/lib/rpm/macros.d": true,
+		// The manual's and the completions' directories are man's,
+		// bash-completion's, zsh's and fish's.
+		"usr/share/man": true, "usr/share/man/man8": true,
+		"usr/share/bash-completion": true, "usr/share/bash-completion/completions": true,
+		"usr/share/zsh": true, "usr/share/zsh/site-functions": true,
+		"usr/share/fish": true, "usr/share/fish/vendor_completions.d": true,
 	}
 	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil {

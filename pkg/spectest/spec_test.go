@@ -785,7 +785,9 @@ func compareDeps(t *testing.T, what string, nfpm, rb []string) {
 func checkHelper(t *testing.T, h *pkg, main string) {
 	t.Helper()
 	m := readPkg(t, main)
-	for _, p := range []string{"/usr/bin/binfmtctl", "/usr/lib/rpm/macros.d/macros.binfmtctl"} {
+	for _, p := range []string{"/usr/bin/binfmtctl", "/usr/lib/rpm/macros.d/macros.binfmtctl",
+		"/usr/share/man/man8/binfmtctl.8.gz", "/usr/share/bash-completion/completions/binfmtctl",
+		"/usr/share/zsh/site-functions/_binfmtctl", "/usr/share/fish/vendor_completions.d/binfmtctl.fish"} {
 		if _, ok := h.files[p]; !ok || h.files[p] != m.files[p] {
 			t.Errorf("%s: %s is %s, in %s %s", h.path, p, h.files[p], main, m.files[p])
 		}
