@@ -115,7 +115,7 @@ fmt-check:
 # fuzz runs each fuzz target for FUZZTIME; the corpus lives in testdata/.
 FUZZ_TARGETS := ./pkg/binfmt:FuzzParse ./pkg/binfmt:FuzzParseLine ./pkg/binfmt:FuzzParseLive ./pkg/lifecycle:FuzzParseRecord \
 	./pkg/lifecycle:FuzzParseManifests ./pkg/lifecycle:FuzzRecordRoundTrip ./pkg/inspect:FuzzRead ./pkg/inspect:FuzzCpio ./pkg/inspect:FuzzResolveLinks ./pkg/binfmtctl:FuzzFlagSet \
-	./pkg/assemble:FuzzParseTriggers ./pkg/rpmfile:FuzzMacroNames
+	./pkg/assemble:FuzzParseTriggers ./pkg/rpmfile:FuzzMacroNames ./pkg/rpmfile:FuzzParseRequirement
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; name=$${t##*:}; \
