@@ -735,9 +735,11 @@ func TestSigned(t *testing.T) {
 			if out, err := exec.Command("rpm", "--dbpath", db, "--import", pub).CombinedOutput(); err != nil {
 				t.Fatalf("rpm --import: %v\n%s", err, out)
 			}
-			out := rpmK(t, res.Path, "--dbpath", db)
-			if !strings.Contains(out, "signatures OK") {
-				t.Errorf("rpm -K: %s", out)
+			// Both packages are signed with the key.
+			for _, p := range res.Packages {
+				if out := rpmK(t, p.Path, "--dbpath", db); !strings.Contains(out, "signatures OK") {
+					t.Errorf("rpm -K %s: %s", p.Name, out)
+				}
 			}
 			keys, err := inspect.ReadKeyring(pub)
 			if err != nil {
