@@ -81,14 +81,18 @@ rpm: deps
 # qemu-user-static-go.spec: the tracked files and vendor/, so that
 # rpmbuild needs no network, with fixed times and owners, so that a commit
 # gives the same bytes. The scriptlets go next to it: the spec %includes
-# them (Source1-3) when rpmbuild reads it, before anything is unpacked.
+# them (Source1-N) when rpmbuild reads it, before anything is unpacked.
+# The spec's sources besides the tarball: the scriptlets and file trigger
+# bodies it %includes (Source1..N in qemu-user-static-go.spec, each a file
+# of scriptlets/).
+SPEC_SOURCES = $(addprefix scriptlets/,$(shell awk '/^Source[1-9][0-9]*:/ { print $$2 }' $(NAME).spec))
 dist:
 	rm -rf $(DIST)/$(NAME)-$(VERSION) && mkdir -p $(DIST)/$(NAME)-$(VERSION)
 	git ls-files -z | xargs -0 cp -P --parents -t $(DIST)/$(NAME)-$(VERSION)
 	cd $(DIST)/$(NAME)-$(VERSION) && GOFLAGS=-mod=mod GOWORK=off $(GO) mod vendor
 	tar --sort=name --mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner \
 	  -C $(DIST) -cf - $(NAME)-$(VERSION) | gzip -9n >$(DIST)/$(NAME)-$(VERSION).tar.gz
-	cp scriptlets/post.sh scriptlets/preun.sh scriptlets/postun.sh $(DIST)/
+	cp $(SPEC_SOURCES) $(DIST)/
 	rm -rf $(DIST)/$(NAME)-$(VERSION)
 
 # rpmbuild builds the same two packages as rpm, the rpm way. It writes

@@ -330,11 +330,30 @@ func makeDist(t *testing.T, gobin, src, tree, dist, version string) {
 	if err := writeTarball(filepath.Join(dist, name+"-"+version+".tar.gz"), tree, epoch); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"post.sh", "preun.sh", "postun.sh"} {
+	for _, s := range specSources(t, src) {
 		if err := copyEntry(filepath.Join(src, "scriptlets", s), filepath.Join(dist, s)); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// specSources lists the spec's sources besides the tarball (Source1..N):
+// the scriptlets and file trigger bodies it %includes, each a file of
+// scriptlets/, as `make dist` copies them.
+func specSources(t *testing.T, src string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(src, specFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile(`(?m)^Source[1-9][0-9]*:\s*(\S+)\s*$`).FindAllSubmatch(data, -1) {
+		out = append(out, string(m[1]))
+	}
+	if len(out) < 3 {
+		t.Fatalf("%s lists sources %q, want at least the three scriptlets", specFile, out)
+	}
+	return out
 }
 
 // copyEntry copies a regular file with its permissions, or a symlink as a
@@ -869,10 +888,10 @@ func checkSRPM(t *testing.T, srpm, src, version string) {
 	}
 	want := map[string]string{
 		specFile:                         filepath.Join(src, specFile),
-		"post.sh":                        filepath.Join(src, "scriptlets", "post.sh"),
-		"preun.sh":                       filepath.Join(src, "scriptlets", "preun.sh"),
-		"postun.sh":                      filepath.Join(src, "scriptlets", "postun.sh"),
 		name + "-" + version + ".tar.gz": "",
+	}
+	for _, s := range specSources(t, src) {
+		want[s] = filepath.Join(src, "scriptlets", s)
 	}
 	pr, err := r.PayloadReaderExtended()
 	if err != nil {
