@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/clidoc"
@@ -68,6 +72,7 @@ type ctx struct {
 	apply          bool
 	force          bool
 	pinned         bool
+	annotate       bool
 }
 
 func (c *ctx) errorf(format string, args ...any) {
@@ -99,7 +104,10 @@ var commands = []command{
 	{name: "find", args: "FILE", summary: "show which entry the kernel would use to run FILE", run: runFind,
 		flags:    func(fs *flagSet, c *ctx) { fs.Bool(&c.json, "json", "", "print JSON") },
 		complete: clidoc.Completion{Files: true, FirstOnly: true}},
-	{name: "cat-config", args: "", summary: "show the effective binfmt.d configuration as systemd-binfmt --cat-config does", run: runCatConfig},
+	{name: "cat-config", args: "", summary: "show the effective binfmt.d configuration as systemd-binfmt --cat-config does", run: runCatConfig,
+		flags: func(fs *flagSet, c *ctx) {
+			fs.Bool(&c.annotate, "annotate", "", "add comments on masked and overridden files and on names several files define")
+		}},
 	{name: "hook", args: "post|preun|postun NEVRA COUNT", summary: "run a package scriptlet's hook: NEVRA is the exact package, COUNT is rpm's $1", run: runHook,
 		complete: clidoc.Completion{Words: []string{"post", "preun", "postun"}, FirstOnly: true}},
 	{name: "sync", args: "PACKAGE...", summary: "converge a package's entries on its installed binfmt.d files (after a hook could not run)", run: runSync},
@@ -358,6 +366,7 @@ func runRegister(c *ctx, args []string) int {
 		c.errorf("%v; or pass --mount", err)
 		return exitFail
 	}
+	fs.AllowNative = c.force
 	code := exitOK
 	cfg := c.config()
 	// All lines go through one Apply, in order, so that the interpreter
@@ -368,7 +377,7 @@ func runRegister(c *ctx, args []string) int {
 	// in the order the files were given.
 	masked := map[int][]string{}
 	for _, arg := range args {
-		f, err := cfg.Resolve(arg)
+		f, err := resolveConf(cfg, arg)
 		if err != nil {
 			c.errorf("%v", err)
 			code = exitFail
@@ -396,7 +405,11 @@ func runRegister(c *ctx, args []string) int {
 			c.errorf("warning: %s", w)
 		}
 		if r.Err != nil {
-			c.errorf("%v", r.Err)
+			if errors.Is(r.Err, binfmt.ErrNative) {
+				c.errorf("%v; refusing it (binfmtctl register --force registers it anyway)", r.Err)
+			} else {
+				c.errorf("%v", r.Err)
+			}
 			code = exitFail
 			continue
 		}
@@ -406,6 +419,19 @@ func runRegister(c *ctx, args []string) int {
 	}
 	printMasked(len(lines))
 	return code
+}
+
+// resolveConf finds the binfmt.d file register is given: an absolute
+// path, or a file name looked up as systemd-binfmt does, with or without
+// its .conf ("qemu-aarch64" finds qemu-aarch64.conf).
+func resolveConf(cfg binfmt.Config, arg string) (binfmt.File, error) {
+	f, err := cfg.Resolve(arg)
+	if errors.Is(err, fs.ErrNotExist) && !strings.Contains(arg, "/") && !strings.HasSuffix(arg, ".conf") {
+		if g, gerr := cfg.Resolve(arg + ".conf"); gerr == nil {
+			return g, nil
+		}
+	}
+	return f, err
 }
 
 func runUnregister(c *ctx, args []string) int {
@@ -472,6 +498,13 @@ func runFind(c *ctx, args []string) int {
 	return exitOK
 }
 
+// runCatConfig prints the effective binfmt.d files as systemd-binfmt
+// --cat-config does, byte for byte: for each file, sorted by name, a
+// blank line between files, "# PATH", then the file's lines as written,
+// comments included. A masked file shows as its header alone, as in
+// systemd. What binfmtctl knows besides (masks, overridden files, names
+// that several files define) is added as comments with --annotate; names
+// that several files define are also named on stderr.
 func runCatConfig(c *ctx, args []string) int {
 	if len(args) != 0 {
 		c.errorf("cat-config: takes no arguments")
@@ -484,26 +517,119 @@ func runCatConfig(c *ctx, args []string) int {
 		return exitFail
 	}
 	code := exitOK
-	for _, f := range files {
+	definedIn := map[string][]string{}
+	var order []string
+	for i, f := range files {
+		if i > 0 {
+			io.WriteString(c.stdout, "\n")
+		}
+		writeStrings(c.stdout, "# ", f.Path, "\n")
+		if c.annotate {
+			if f.Masked {
+				io.WriteString(c.stdout, "# binfmtctl: masked: defines nothing\n")
+			}
+			for _, s := range f.Shadowed {
+				writeStrings(c.stdout, "# binfmtctl: overrides ", s, "\n")
+			}
+		}
 		if f.Masked {
-			fmt.Fprintf(c.stdout, "# %s (masked)\n", f.Path)
-		} else {
-			fmt.Fprintf(c.stdout, "# %s\n", f.Path)
+			continue
 		}
-		for _, s := range f.Shadowed {
-			fmt.Fprintf(c.stdout, "# overrides %s\n", s)
+		data, err := readConf(filepath.Join(cfg.Root, f.Path))
+		if err != nil {
+			c.errorf("cat-config: %s: %v", f.Path, err)
+			code = exitFail
+			continue
 		}
+		catLines(c.stdout, data)
+		// The lines are parsed too, to report bad ones and the names
+		// that several files define.
 		lines, errs := cfg.Load(f)
 		for _, err := range errs {
 			c.errorf("%v", err)
 			code = exitFail
 		}
 		for _, l := range lines {
-			fmt.Fprintf(c.stdout, "%s\n", l.Raw)
+			if !slices.Contains(definedIn[l.Name], f.Path) {
+				if definedIn[l.Name] == nil {
+					order = append(order, l.Name)
+				}
+				definedIn[l.Name] = append(definedIn[l.Name], f.Path)
+			}
 		}
-		fmt.Fprintln(c.stdout)
+	}
+	for _, n := range order {
+		if d := definedIn[n]; len(d) > 1 {
+			c.errorf("warning: entry %q is defined by %d files: %s; the last one wins at boot", n, len(d), strings.Join(d, ", "))
+			if c.annotate {
+				writeStrings(c.stdout, "# binfmtctl: entry ", n, " is defined by ", strings.Join(d, ", "), "; the last one wins at boot\n")
+			}
+		}
 	}
 	return code
+}
+
+// catLines writes data as systemd's cat_file does: line by line with
+// read_line, which ends a line at "\n", "\r\n", "\r" or NUL, and puts,
+// which ends each with "\n". So a last line without a newline gains one.
+func catLines(w io.Writer, data []byte) {
+	var b strings.Builder
+	start := 0
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '\n', 0:
+		case '\r':
+			if i+1 < len(data) && data[i+1] == '\n' {
+				b.Write(data[start:i])
+				b.WriteByte('\n')
+				i++
+				start = i + 1
+				continue
+			}
+		default:
+			continue
+		}
+		b.Write(data[start:i])
+		b.WriteByte('\n')
+		start = i + 1
+	}
+	if start < len(data) {
+		b.Write(data[start:])
+		b.WriteByte('\n')
+	}
+	io.WriteString(w, b.String())
+}
+
+// maxConf caps what cat-config reads of one file: binfmt.d files are a
+// few hundred bytes, and any user may run cat-config.
+const maxConf = 1 << 20
+
+// readConf reads a binfmt.d file without blocking on a FIFO put in its
+// place: it is opened non-blocking and must be a regular file or a
+// character device (a mask, read as empty).
+func readConf(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case fi.Mode()&os.ModeCharDevice != 0:
+		return nil, nil
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+	case fi.Size() > maxConf:
+		return nil, fmt.Errorf("%d bytes, more than the %d a binfmt.d file may have", fi.Size(), maxConf)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxConf+1))
+	if err == nil && len(data) > maxConf {
+		err = fmt.Errorf("more than the %d bytes a binfmt.d file may have", maxConf)
+	}
+	return data, err
 }
 
 func writeStrings(w io.Writer, parts ...string) {

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -91,7 +90,7 @@ func containsToken(out, s string) bool {
 }
 
 // TestCompletionScriptsParse has each shell check its script's syntax,
-// and bash and fish complete a command, its flags and a hook phase.
+// and bash, fish and zsh complete commands, flags and a hook phase.
 func TestCompletionScriptsParse(t *testing.T) {
 	dir := t.TempDir()
 	for _, sh := range []string{"bash", "zsh", "fish"} {
@@ -108,48 +107,34 @@ func TestCompletionScriptsParse(t *testing.T) {
 			t.Errorf("%s -n %s: %v\n%s", sh, path, err, out)
 		}
 	}
-	bash := func(line string) string {
-		words := strings.Fields(line)
-		if strings.HasSuffix(line, " ") {
-			words = append(words, "")
-		}
-		prog := "source " + filepath.Join(dir, "binfmtctl.bash") + "; COMP_WORDS=(" + strings.Join(words, " ") + "); COMP_CWORD=" +
-			strconv.Itoa(len(words)-1) + "; _binfmtctl; echo \"${COMPREPLY[*]}\""
-		out, err := exec.Command("bash", "--norc", "-c", prog).CombinedOutput()
-		if err != nil {
-			t.Fatalf("bash completion of %q: %v\n%s", line, err, out)
-		}
-		return strings.TrimSpace(string(out))
+	fpath := t.TempDir()
+	var b bytes.Buffer
+	if err := Completion(&b, "zsh"); err != nil {
+		t.Fatal(err)
 	}
-	fish := func(line string) string {
-		home := t.TempDir()
-		cmd := exec.Command("fish", "--no-config", "-c", "source "+filepath.Join(dir, "binfmtctl.fish")+"; complete -C '"+line+"'")
-		cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home, "XDG_DATA_HOME="+home, "XDG_CACHE_HOME="+home)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("fish completion of %q: %v\n%s", line, err, out)
-		}
-		var w []string
-		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			first, _, _ := strings.Cut(l, "\t")
-			w = append(w, first)
-		}
-		return strings.Join(w, " ")
+	if err := os.WriteFile(filepath.Join(fpath, "_binfmtctl"), b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
 	}
+	work := t.TempDir()
 	for _, tt := range []struct{ line, want string }{
 		{"binfmtctl sta", "status"},
 		{"binfmtctl --root /x pru", "prune"},
 		{"binfmtctl prune --pi", "--pinned"},
 		{"binfmtctl register --fo", "--force"},
+		{"binfmtctl cat-config --an", "--annotate"},
 		{"binfmtctl hook postu", "postun"},
 		{"binfmtctl completion fi", "fish"},
 		{"binfmtctl help cat", "cat-config"},
 	} {
-		if got := bash(tt.line); got != tt.want {
+		words := strings.Fields(tt.line)
+		if got := strings.Join(sandbox.BashComplete(t, work, filepath.Join(dir, "binfmtctl.bash"), "_binfmtctl", words...), " "); got != tt.want {
 			t.Errorf("bash completes %q to %q, want %q", tt.line, got, tt.want)
 		}
-		if got := fish(tt.line); got != tt.want {
+		if got := strings.Join(sandbox.FishComplete(t, work, filepath.Join(dir, "binfmtctl.fish"), tt.line), " "); got != tt.want {
 			t.Errorf("fish completes %q to %q, want %q", tt.line, got, tt.want)
+		}
+		if got := strings.Join(sandbox.ZshComplete(t, work, fpath, tt.line), " "); got != tt.want {
+			t.Errorf("zsh completes %q to %q, want %q", tt.line, got, tt.want)
 		}
 	}
 }
@@ -166,5 +151,31 @@ func TestManualFormats(t *testing.T) {
 	cmd.Stdin = &b
 	if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
 		t.Errorf("groff -man -ww: %v\n%s", err, out)
+	}
+}
+
+// TestEveryCommandsConventions runs each command of the table with an
+// unknown flag (exit 2, the usage on stderr, nothing on stdout), with
+// --help and through "help COMMAND" (exit 0, the same help on stdout,
+// nothing on stderr).
+func TestEveryCommandsConventions(t *testing.T) {
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := Run(args, &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	for _, cmd := range commands {
+		code, out, errs := run(cmd.name, "--no-such-flag")
+		if code != exitUsage || out != "" || !strings.Contains(errs, "unknown flag: --no-such-flag") || !strings.Contains(errs, "usage: binfmtctl "+cmd.name) {
+			t.Errorf("binfmtctl %s --no-such-flag: exit %d, stdout %q, stderr %q; want exit 2 and the usage on stderr", cmd.name, code, out, errs)
+		}
+		code, help, errs := run(cmd.name, "--help")
+		if code != exitOK || errs != "" || !strings.HasPrefix(help, "usage: binfmtctl [global flags] "+cmd.name+" ") {
+			t.Errorf("binfmtctl %s --help: exit %d, stdout %q, stderr %q", cmd.name, code, help, errs)
+		}
+		code, out, errs = run("help", cmd.name)
+		if code != exitOK || errs != "" || out != help {
+			t.Errorf("binfmtctl help %s: exit %d, stderr %q, stdout differs from %s --help:\n%s", cmd.name, code, errs, cmd.name, out)
+		}
 	}
 }

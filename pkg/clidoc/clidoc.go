@@ -2,7 +2,7 @@ package clidoc
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -76,7 +76,7 @@ func (p *Program) CommandNames() []string {
 	for _, c := range p.Commands {
 		names = append(names, c.Name)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	return names
 }
 
@@ -166,7 +166,10 @@ func firstLine(s string) string {
 // completions cover its whole command table.
 func (p *Program) Missing(out, format string) []string {
 	if format == "man" {
-		out = strings.NewReplacer(`\-`, "-", `\fB`, " ", `\fI`, " ", `\fR`, " ").Replace(out)
+		out = strings.ReplaceAll(out, `\-`, "-")
+		for _, font := range []string{`\fB`, `\fI`, `\fR`} {
+			out = strings.ReplaceAll(out, font, " ")
+		}
 	}
 	var missing []string
 	want := func(what, s string) {

@@ -6,8 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -146,32 +144,6 @@ func TestScriptSyntax(t *testing.T) {
 	}
 }
 
-// bashComplete completes the command line words (the last one being
-// completed) with the bash script, as bash's programmable completion
-// calls it.
-func bashComplete(t *testing.T, script string, words ...string) []string {
-	t.Helper()
-	var quoted []string
-	for _, w := range words {
-		quoted = append(quoted, "'"+strings.ReplaceAll(w, "'", `'\''`)+"'")
-	}
-	prog := "source " + script + "\nCOMP_WORDS=(" + strings.Join(quoted, " ") + ")\nCOMP_CWORD=" +
-		strconv.Itoa(len(words)-1) + "\n_tool_x\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n"
-	cmd := exec.Command("bash", "--norc", "--noprofile", "-c", prog)
-	cmd.Dir = filepath.Dir(script)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("bash completion of %q: %v\n%s", words, err, out)
-	}
-	return sortedLines(string(out))
-}
-
-func sortedLines(s string) []string {
-	lines := strings.Fields(s)
-	sort.Strings(lines)
-	return lines
-}
-
 // completionCases hold what each shell must complete, the same for bash
 // and fish.
 var completionCases = []struct {
@@ -191,22 +163,19 @@ var completionCases = []struct {
 }
 
 func TestBashCompletes(t *testing.T) {
-	sandbox.Require(t, "bash", "bash")
 	script := writeScript(t, sample(), "bash")
-	if err := os.WriteFile(filepath.Join(filepath.Dir(script), "file.conf"), nil, 0o644); err != nil {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "file.conf"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range completionCases {
-		if got := bashComplete(t, script, tt.line...); !reflect.DeepEqual(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
+		if got := sandbox.BashComplete(t, dir, script, "_tool_x", tt.line...); !reflect.DeepEqual(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
 			t.Errorf("bash completes %q to %q, want %q", tt.line, got, tt.want)
 		}
 	}
 }
 
 func TestFishCompletes(t *testing.T) {
-	sandbox.Require(t, "fish", "fish")
-	// The script lives apart, so that the working directory holds only
-	// the file to complete.
 	script := writeScript(t, sample(), "fish")
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "file.conf"), nil, 0o644); err != nil {
@@ -214,23 +183,25 @@ func TestFishCompletes(t *testing.T) {
 	}
 	for _, tt := range completionCases {
 		line := strings.Join(tt.line, " ")
-		cmd := exec.Command("fish", "--no-config", "-c", "source "+script+"; complete -C '"+strings.ReplaceAll(line, "'", `\'`)+"'")
-		cmd.Dir = dir
-		home := t.TempDir()
-		cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home, "XDG_DATA_HOME="+home, "XDG_CACHE_HOME="+home)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("fish completion of %q: %v\n%s", line, err, out)
-		}
-		var got []string
-		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			if w, _, _ := strings.Cut(l, "\t"); w != "" {
-				got = append(got, w)
-			}
-		}
-		sort.Strings(got)
-		if !reflect.DeepEqual(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
+		if got := sandbox.FishComplete(t, dir, script, line); !reflect.DeepEqual(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
 			t.Errorf("fish completes %q to %q, want %q", line, got, tt.want)
+		}
+	}
+}
+
+func TestZshCompletes(t *testing.T) {
+	fpath := t.TempDir()
+	if err := os.WriteFile(filepath.Join(fpath, "_tool-x"), []byte(render(t, sample(), "zsh")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "file.conf"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range completionCases {
+		line := strings.Join(tt.line, " ")
+		if got := sandbox.ZshComplete(t, dir, fpath, line); !reflect.DeepEqual(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
+			t.Errorf("zsh completes %q to %q, want %q", line, got, tt.want)
 		}
 	}
 }

@@ -69,7 +69,7 @@ func shellQuote(s string) string {
 }
 
 func ident(p *Program) string {
-	return "_" + strings.NewReplacer("-", "_").Replace(p.Name)
+	return "_" + strings.ReplaceAll(p.Name, "-", "_")
 }
 
 // bash writes a script for bash-completion or plain bash: it needs no
@@ -181,7 +181,12 @@ func bashReply(p *Program, c Completion) string {
 // zshEscape escapes s for the inside of a single-quoted _arguments spec:
 // the quote itself, and the brackets and colons _arguments reads.
 func zshEscape(s string) string {
-	return strings.NewReplacer("'", `'\''`, "[", `\[`, "]", `\]`, ":", `\:`).Replace(s)
+	// strings.Replacer would cost the helper, which links this package,
+	// more than these four passes cost here.
+	s = strings.ReplaceAll(s, "'", `'\''`)
+	s = strings.ReplaceAll(s, "[", `\[`)
+	s = strings.ReplaceAll(s, "]", `\]`)
+	return strings.ReplaceAll(s, ":", `\:`)
 }
 
 func zshAction(p *Program, c Completion) string {
@@ -204,7 +209,9 @@ func zshAction(p *Program, c Completion) string {
 	return "{" + strings.ReplaceAll(strings.Join(alts, "; "), "'", `'\''`) + "}"
 }
 
-func zshFlags(b *bufio.Writer, p *Program, fs []Flag, indent string) {
+// zshSpecs returns the _arguments specs of fs, one per flag.
+func zshSpecs(p *Program, fs []Flag) []string {
+	var out []string
 	for _, f := range fs {
 		desc := "[" + zshEscape(firstLine(f.Usage)) + "]"
 		if f.Arg != "" {
@@ -216,15 +223,16 @@ func zshFlags(b *bufio.Writer, p *Program, fs []Flag, indent string) {
 				long += "="
 				short += "+"
 			}
-			fmt.Fprintf(b, "%s'(-%s --%s)'{%s,%s}'%s'\n", indent, f.Short, f.Name, short, long, desc)
+			out = append(out, fmt.Sprintf("'(-%s --%s)'{%s,%s}'%s'", f.Short, f.Name, short, long, desc))
 			continue
 		}
 		name := "--" + f.Name
 		if f.Arg != "" {
 			name += "="
 		}
-		fmt.Fprintf(b, "%s'%s%s'\n", indent, name, desc)
+		out = append(out, fmt.Sprintf("'%s%s'", name, desc))
 	}
+	return out
 }
 
 func zsh(b *bufio.Writer, p *Program) {
@@ -233,7 +241,9 @@ func zsh(b *bufio.Writer, p *Program) {
 	fn := ident(p)
 	fmt.Fprintf(b, "%s() {\n", fn)
 	b.WriteString("    local curcontext=$curcontext state state_descr line ret=1\n    typeset -A opt_args\n    local -a globals\n    globals=(\n")
-	zshFlags(b, p, p.Flags, "        ")
+	for _, spec := range zshSpecs(p, p.Flags) {
+		b.WriteString("        " + spec + "\n")
+	}
 	b.WriteString("    )\n")
 	b.WriteString("    _arguments -C -S $globals '1:command:->command' '*::argument:->argument' && ret=0\n")
 	b.WriteString("    case $state in\n    command)\n        local -a cmds\n        cmds=(\n")
@@ -243,18 +253,17 @@ func zsh(b *bufio.Writer, p *Program) {
 	b.WriteString("        )\n        _describe -t commands command cmds && ret=0\n        ;;\n    argument)\n")
 	fmt.Fprintf(b, "        curcontext=${curcontext%%:*:*}:%s-$line[1]:\n        case $line[1] in\n", p.Name)
 	for _, c := range p.Commands {
-		fmt.Fprintf(b, "        %s)\n            _arguments -S $globals \\\n", c.Name)
-		zshFlags(b, p, c.Flags, "                ")
-		if !c.Complete.empty() {
-			pos := "*"
-			if c.Complete.FirstOnly {
-				pos = "1"
-			}
-			fmt.Fprintf(b, "                '%s:argument:%s'", pos, zshAction(p, c.Complete))
-		} else {
-			b.WriteString("                '*: :_nothing'")
+		// One command: every spec a word of the same _arguments call.
+		specs := append([]string{"_arguments -S $globals"}, zshSpecs(p, c.Flags)...)
+		switch {
+		case c.Complete.empty():
+			specs = append(specs, "'*: :_nothing'")
+		case c.Complete.FirstOnly:
+			specs = append(specs, "'1:argument:"+zshAction(p, c.Complete)+"'")
+		default:
+			specs = append(specs, "'*:argument:"+zshAction(p, c.Complete)+"'")
 		}
-		b.WriteString(" && ret=0\n            ;;\n")
+		fmt.Fprintf(b, "        %s)\n            %s && ret=0\n            ;;\n", c.Name, strings.Join(specs, " \\\n                "))
 	}
 	b.WriteString("        esac\n        ;;\n    esac\n    return ret\n}\n")
 	fmt.Fprintf(b, "if [[ $zsh_eval_context[-1] == loadautofunc ]]; then\n    %s \"$@\"\nelse\n    compdef %s %s\nfi\n", fn, fn, p.Name)
@@ -262,7 +271,7 @@ func zsh(b *bufio.Writer, p *Program) {
 
 // fishQuote quotes s for fish, whose single quotes allow \' and \\.
 func fishQuote(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(s) + "'"
+	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`) + "'"
 }
 
 func fishArgs(p *Program, c Completion) string {

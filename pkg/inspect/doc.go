@@ -32,4 +32,9 @@
 // The text view escapes the package's control characters, so that a
 // scriptlet cannot hide a line from a terminal; the JSON report keeps
 // every string exactly.
+//
+// Both package formats are read: v4, which rpm 4 and build write, and
+// v6, rpm 6's default. For v6 the digests and the OpenPGP signatures are
+// checked here (v6.go), because go-rpmutils 0.4 cannot; its stripped cpio
+// payload goes through the same reader as v4's.
 package inspect

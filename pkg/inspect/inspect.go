@@ -43,6 +43,9 @@ type Report struct {
 	NEVRA      string `json:"nevra"`
 	Size       int64  `json:"size"`
 	Compressor string `json:"payload_compressor"`
+	// Format is the rpm package format: 4 (rpm 4, and what build
+	// writes) or 6 (rpm 6's rpmbuild's default).
+	Format int `json:"rpm_format"`
 
 	Digests    Digests     `json:"digests"`
 	Signatures []Signature `json:"signatures"`
@@ -197,6 +200,10 @@ func Read(r io.ReaderAt, size int64, name string, opts Options) (rep *Report, er
 	if err != nil {
 		return nil, fmt.Errorf("inspecting %q: %w", name, err)
 	}
+	sigHdr, hdr, err := readHeaders(r, payloadAt)
+	if err != nil {
+		return nil, fmt.Errorf("inspecting %q: %w", name, err)
+	}
 	// The structure is sound, but the arrays of a header whose digest
 	// is right can still disagree in length, which go-rpmutils indexes
 	// without checking.
@@ -210,7 +217,13 @@ func Read(r io.ReaderAt, size int64, name string, opts Options) (rep *Report, er
 	rep = &Report{File: name, Size: size, Signatures: []Signature{}, Requires: []string{}, Provides: []string{},
 		Conflicts: []string{}, Obsoletes: []string{}, Scriptlets: []Scriptlet{}, Files: []PackageFile{},
 		Confs: []Conf{}, Entries: []Entry{}, Problems: []Problem{}}
-	if err := rep.verify(io.NewSectionReader(r, 0, size), opts.Keyring); err != nil {
+	rep.Format = hdr.rpmFormat()
+	if rep.Format >= 6 {
+		err = rep.verifyV6(sigHdr, hdr, io.NewSectionReader(r, payloadAt, size-payloadAt), opts.Keyring)
+	} else {
+		err = rep.verify(io.NewSectionReader(r, 0, size), opts.Keyring)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("inspecting %q: %w", name, err)
 	}
 	pkg, err := rpmutils.ReadRpm(io.NewSectionReader(r, 0, size))

@@ -12,7 +12,7 @@ import (
 // scriptlets, files, binfmt entries, then the lint's findings.
 func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "%s\n", printable(r.NEVRA))
-	fmt.Fprintf(w, "  file:        %s (%d bytes, %s payload)\n", printable(r.File), r.Size, printable(r.Compressor))
+	fmt.Fprintf(w, "  file:        %s (%d bytes, rpm format v%d, %s payload)\n", printable(r.File), r.Size, r.Format, printable(r.Compressor))
 	fmt.Fprintf(w, "  digests:     header %s OK, payload %s OK, %d file digests OK", r.Digests.Header, r.Digests.Payload, r.Digests.FilesOK)
 	if r.Digests.FilesNoHash > 0 {
 		fmt.Fprintf(w, ", %d files without a digest", r.Digests.FilesNoHash)

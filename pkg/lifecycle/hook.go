@@ -304,7 +304,21 @@ func (m *Manager) converge(pkg string, files []string, repin bool, manifest func
 
 	// Unsafe definitions are refused; what was ours under that name goes.
 	safe := register[:0]
+	var native []binfmt.NativeSample
+	if len(register) > 0 {
+		native = binfmt.NativeSamples()
+	}
 	for _, t := range register {
+		if err := binfmt.CheckNative(t.line.Entry, native, "/"); err != nil {
+			// A package must not brick the machine through its binfmt.d
+			// file. Never overridden here, and not a failure of the
+			// transaction: the notice says what was refused.
+			m.notice("%s: %v; not registering it", t.line, err)
+			if t.live != nil || len(claims[t.line.Name]) > 0 {
+				unregister = append(unregister, t.line.Name)
+			}
+			continue
+		}
 		warnings, err := binfmt.CheckInterpreter("/", t.line.Entry)
 		if err == nil && t.line.HasFlag('F') && !t.line.InterpreterExists("/") {
 			// The kernel would refuse it, as flag F opens the interpreter
