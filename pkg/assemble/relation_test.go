@@ -124,24 +124,42 @@ func packageRelation(t *testing.T, st sandbox.Stack) {
 
 	for _, tool := range []string{"dnf", "rpm"} {
 		t.Run(tool, func(t *testing.T) {
-			r := &relRoot{t: t, r: ns.DNFRootOn(st), tool: tool}
+			r := newRelRoot(t, ns, st, tool)
 			r.packagerFollowsWithHelperOnly(sample1, sample2, v1)
 		})
 		t.Run(tool+"/main-alone-then-helper", func(t *testing.T) {
-			r := &relRoot{t: t, r: ns.DNFRootOn(st), tool: tool}
+			r := newRelRoot(t, ns, st, tool)
 			r.mainAloneThenHelper(sample1, v1)
 		})
 		if tool == "dnf" {
 			t.Run("dnf/neither-installed", func(t *testing.T) {
-				r := &relRoot{t: t, r: ns.DNFRootOn(st), tool: tool}
+				r := newRelRoot(t, ns, st, tool)
 				r.neitherInstalled(sample1, r.repo(repo))
 			})
 		}
 		t.Run(tool+"/upgrade-both", func(t *testing.T) {
-			r := &relRoot{t: t, r: ns.DNFRootOn(st), tool: tool}
+			r := newRelRoot(t, ns, st, tool)
 			r.upgradeBoth(sample1, v1, v2, r.repo(repo))
 		})
 	}
+}
+
+// newRelRoot makes a root for one tool. The root's /usr is an overlay
+// over the host's (or sid's), where Debian's qemu-user-binfmt files
+// define the same qemu-<cpu> names and, sorting after
+// qemu-<cpu>-static.conf, win at boot: binfmtctl registers what boot
+// would, so they are hidden in the root, as pkg/e2e does (a whiteout in
+// the overlay; the host keeps its files).
+func newRelRoot(t *testing.T, ns *sandbox.NS, st sandbox.Stack, tool string) *relRoot {
+	t.Helper()
+	r := &relRoot{t: t, r: ns.DNFRootOn(st), tool: tool}
+	debian, _ := filepath.Glob(r.r.Path("/usr/lib/binfmt.d/qemu-*.conf"))
+	for _, f := range debian {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
 }
 
 // relRoot runs one tool's transactions in a root.
