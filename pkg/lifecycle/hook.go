@@ -153,7 +153,9 @@ func validVerRel(s string) bool {
 }
 
 // Sync converges the package called name on the entries its installed
-// version defines, or on none when it is not installed. It is the cure
+// version defines, or on none when no package of exactly that name is
+// installed (rpm's lookup of "x-1" finding x 1-1 does not count, when x-1
+// has a record). It is the cure
 // after a hook could not run, e.g. binfmt_misc was not mounted.
 func (m *Manager) Sync(name string) error {
 	ms, err := m.RPM.Installed(name)
@@ -161,11 +163,17 @@ func (m *Manager) Sync(name string) error {
 		return fmt.Errorf("sync %s: %w", name, err)
 	}
 	var files []string
+	other := ""
 	for _, man := range ms {
 		if man.Name != name {
-			return fmt.Errorf("sync %s: pass a package name, not %q (it matched %s)", name, name, man.Name)
+			// rpm's lookup of "x-1" also finds x 1-N.
+			other = man.Name
+			continue
 		}
 		files = append(files, man.Files...)
+	}
+	if files == nil && other != "" && !recordExists(m.Store, name) {
+		return fmt.Errorf("sync %s: pass a package name, not %q (it matched %s)", name, name, other)
 	}
 	return m.Converge(name, files, true)
 }

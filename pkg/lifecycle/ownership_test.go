@@ -261,8 +261,14 @@ func TestExactQuery(t *testing.T) {
 		checkTable(t, "install amb", bm, want(t, others, lineOther, lineX), out)
 		checkRecord(t, "install amb", state, "amb", entries(t, lineX))
 		checkRecord(t, "install amb", state, "amb-1", entries(t, lineOther))
-		out = must(t, "dnf remove")(r.DNF("remove", "amb", "amb-1"))
-		checkTable(t, "remove both", bm, others, out)
+		// amb-1 erased without its scriptlets, then synced: rpm -q amb-1
+		// finds amb 1-1, which is not amb-1.
+		must(t, "rpm -e --noscripts amb-1")(r.RPM("-e", "--noscripts", "amb-1"))
+		out = must(t, "binfmtctl sync amb-1")(r.Chroot("/usr/bin/binfmtctl", "sync", "amb-1"))
+		checkTable(t, "sync amb-1 once erased", bm, want(t, others, lineX), out)
+		checkRecord(t, "sync amb-1 once erased", state, "amb-1", nil)
+		out = must(t, "dnf remove")(r.DNF("remove", "amb"))
+		checkTable(t, "remove amb", bm, others, out)
 	})
 
 	for _, self := range []bool{false, true} {
