@@ -70,18 +70,29 @@ func runSync(c *ctx, args []string) int {
 				recorded = len(claims)
 			}
 		}
+		if notInstalled && recorded == 0 {
+			// Said before converging, which would have nothing to do
+			// but talk about the table (binfmt_misc not mounted, say).
+			c.errorf("sync %s: package %q is not installed, and binfmtctl has no record of it", p, p)
+			code = exitFail
+			continue
+		}
+		// A person runs sync to mend what a hook could not do; without
+		// the table it mends nothing, which is a failure here, not the
+		// notice a hook gives to let the transaction go on.
+		if _, err := binfmt.Open(c.binfmtDir); err != nil {
+			c.errorf("sync %s: %v", p, err)
+			code = exitFail
+			continue
+		}
 		if err := m.Sync(p); err != nil {
 			c.errorf("%v", err)
 			code = exitFail
 			continue
 		}
-		switch {
-		case notInstalled && recorded > 0:
+		if notInstalled {
 			// The cleanup sync is for: say what it did.
 			fmt.Fprintf(c.stdout, "%s: not installed; unregistered the entries its record claimed (%d)\n", p, recorded)
-		case notInstalled:
-			c.errorf("sync %s: package %q is not installed, and binfmtctl has no record of it", p, p)
-			code = exitFail
 		}
 	}
 	return code
