@@ -81,9 +81,9 @@ man:
 	$(DIST)/$(NAME) completion zsh >$(DIST)/_$(NAME)
 	$(DIST)/$(NAME) completion fish >$(DIST)/$(NAME).fish
 
-# rpm builds qemu-user-static-go-VERSION-RELEASE.ARCH.rpm into dist/ from
-# every qemu interpreter found on the machine, signed with SIGN_KEY when
-# that is set.
+# rpm builds qemu-user-static-go-VERSION-RELEASE.ARCH.rpm, from every qemu
+# interpreter found on the machine, and binfmtctl-VERSION-RELEASE.ARCH.rpm,
+# the helper alone, into dist/, both signed with SIGN_KEY when that is set.
 rpm: deps
 	$(GO) run ./cmd/qemu-user-static-go build --version $(VERSION) --release $(RELEASE) --output $(DIST) \
 	  $(if $(CPUS),--cpus $(CPUS)) $(if $(COMPRESSION),--compression $(COMPRESSION)) \
@@ -93,17 +93,21 @@ rpm: deps
 # qemu-user-static-go.spec: the tracked files and vendor/, so that
 # rpmbuild needs no network, with fixed times and owners, so that a commit
 # gives the same bytes. The scriptlets go next to it: the spec %includes
-# them (Source1-3) when rpmbuild reads it, before anything is unpacked.
+# them (Source1-N) when rpmbuild reads it, before anything is unpacked.
+# The spec's sources besides the tarball: the scriptlets and file trigger
+# bodies it %includes (Source1..N in qemu-user-static-go.spec, each a file
+# of scriptlets/).
+SPEC_SOURCES = $(addprefix scriptlets/,$(shell awk '/^Source[1-9][0-9]*:/ { print $$2 }' $(NAME).spec))
 dist:
 	rm -rf $(DIST)/$(NAME)-$(VERSION) && mkdir -p $(DIST)/$(NAME)-$(VERSION)
 	git ls-files -z | xargs -0 cp -P --parents -t $(DIST)/$(NAME)-$(VERSION)
 	cd $(DIST)/$(NAME)-$(VERSION) && GOFLAGS=-mod=mod GOWORK=off $(GO) mod vendor
 	tar --sort=name --mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner \
 	  -C $(DIST) -cf - $(NAME)-$(VERSION) | gzip -9n >$(DIST)/$(NAME)-$(VERSION).tar.gz
-	cp scriptlets/post.sh scriptlets/preun.sh scriptlets/postun.sh $(DIST)/
+	cp $(SPEC_SOURCES) $(DIST)/
 	rm -rf $(DIST)/$(NAME)-$(VERSION)
 
-# rpmbuild builds the same package as rpm, the rpm way. It writes
+# rpmbuild builds the same two packages as rpm, the rpm way. It writes
 # $(DIST)/rpmbuild/RPMS/ARCH/*.rpm and $(DIST)/rpmbuild/SRPMS/*.src.rpm.
 # --nodeps because Debian's rpm database is empty; drop it on Fedora/EL.
 rpmbuild: deps dist
@@ -142,7 +146,8 @@ fmt-check:
 # fuzz runs each fuzz target for FUZZTIME; the corpus lives in testdata/.
 FUZZ_TARGETS := ./pkg/binfmt:FuzzParse ./pkg/binfmt:FuzzParseLine ./pkg/binfmt:FuzzParseLive ./pkg/lifecycle:FuzzParseRecord \
 	./pkg/lifecycle:FuzzParseManifests ./pkg/lifecycle:FuzzRecordRoundTrip ./pkg/inspect:FuzzRead ./pkg/inspect:FuzzCpio ./pkg/inspect:FuzzResolveLinks ./pkg/binfmtctl:FuzzFlagSet \
-	./pkg/internal/sandbox:FuzzMirrorFromSources ./pkg/binfmtctl:FuzzCatLines ./pkg/binfmt:FuzzDescribeELF
+	./pkg/internal/sandbox:FuzzMirrorFromSources ./pkg/binfmtctl:FuzzCatLines ./pkg/binfmt:FuzzDescribeELF \
+	./pkg/assemble:FuzzParseTriggers ./pkg/rpmfile:FuzzMacroNames ./pkg/rpmfile:FuzzParseRequirement
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; name=$${t##*:}; \

@@ -48,7 +48,7 @@ type action func(fs *pflag.FlagSet, stdout, stderr io.Writer) int
 
 func commands() []command {
 	return []command{
-		{"build", "", "build the qemu-user-static-go rpm; the last line printed is its path", defineBuild, clidoc.Completion{}},
+		{"build", "", "build the qemu-user-static-go rpm and the binfmtctl one; the last line printed is its path", defineBuild, clidoc.Completion{}},
 		{"inspect", "FILE.rpm", "show an rpm's identity, digests, scriptlets and binfmt entries, and lint them", defineInspect,
 			clidoc.Completion{Files: true, FirstOnly: true}},
 		{"conf", "", "write the binfmt.d files the package ships", defineConf, clidoc.Completion{}},
@@ -240,7 +240,8 @@ func defineBuild(fs *pflag.FlagSet) action {
 	fs.StringVar(&o.Binfmtctl, "binfmtctl", "", "use this binfmtctl instead of building it")
 	fs.BoolVar(&o.Preserve, "preserve-argv0", false, "set flag P in the binfmt.d files")
 	fs.BoolVar(&o.Credentials, "credentials", false, "set flag C (and so O) in the binfmt.d files; see pkg/qemu for why this is off")
-	fs.BoolVarP(&quiet, "quiet", "q", false, "print only the rpm's path and errors")
+	fs.BoolVarP(&quiet, "quiet", "q", false, "print only the rpms' paths and errors")
+	asJSON := fs.Bool("json", false, "print both packages' paths, NEVRAs, sizes and digests as JSON")
 	return func(fs *pflag.FlagSet, stdout, stderr io.Writer) int {
 		if fs.NArg() > 0 {
 			fmt.Fprintf(stderr, "%s build: unexpected arguments %q\n", program, fs.Args())
@@ -271,9 +272,24 @@ func defineBuild(fs *pflag.FlagSet) action {
 			return exitFail
 		}
 		if !quiet {
-			fmt.Fprintf(stderr, "wrote %s: %d bytes, sha256 %s\n", res.NEVRA, res.Size, res.SHA256)
+			for _, p := range res.Packages {
+				fmt.Fprintf(stderr, "wrote %s: %d bytes, sha256 %s\n", p.NEVRA, p.Size, p.SHA256)
+			}
 		}
-		fmt.Fprintln(stdout, res.Path)
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(res); err != nil {
+				fmt.Fprintf(stderr, "%s build: %v\n", program, err)
+				return exitFail
+			}
+			return exitOK
+		}
+		// One path a line, qemu-user-static-go's last: scripts that take
+		// the last line keep getting it.
+		for _, p := range res.Packages {
+			fmt.Fprintln(stdout, p.Path)
+		}
 		return exitOK
 	}
 }
