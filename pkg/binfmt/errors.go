@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -43,19 +42,8 @@ func kernelError(action string, err error) error {
 	default:
 		return fmt.Errorf("%s: %w", action, err)
 	}
-	// The errno is added unless the sentinel says it already:
-	// ErrPermission's text starts with "permission denied", EACCES's.
-	errno := unwrapErrno(err)
-	if strings.HasPrefix(sentinel.Error(), errno.Error()) {
-		return fmt.Errorf("%s: %w", action, sentinel)
-	}
-	return fmt.Errorf("%s: %w (%v)", action, sentinel, errno)
-}
-
-func unwrapErrno(err error) error {
-	var errno unix.Errno
-	if errors.As(err, &errno) {
-		return errno
-	}
-	return err
+	// The sentinel says what the errno says, with the hint besides: adding
+	// the errno too would say it twice ("no such entry (no such file or
+	// directory)", "...user namespace) (operation not permitted)").
+	return fmt.Errorf("%s: %w", action, sentinel)
 }

@@ -65,12 +65,21 @@ func Mount(dir string) error {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 			// Not "no such entry", which kernelError would say: the
 			// mount point itself is missing.
-			return fmt.Errorf("mounting binfmt_misc at %q: the directory does not exist: %w", dir, fs.ErrNotExist)
+			return fmt.Errorf("mounting binfmt_misc at %q: %w", dir, errNoMountPoint{})
 		}
 		return kernelError(fmt.Sprintf("mounting binfmt_misc at %q", dir), err)
 	}
 	return nil
 }
+
+// errNoMountPoint is Mount's error for a mount point that does not
+// exist. It is fs.ErrNotExist for errors.Is, but says so once: wrapping
+// fs.ErrNotExist itself would end the message "the directory does not
+// exist: file does not exist".
+type errNoMountPoint struct{}
+
+func (errNoMountPoint) Error() string        { return "the directory does not exist" }
+func (errNoMountPoint) Is(target error) bool { return target == fs.ErrNotExist }
 
 // Live is an entry as the kernel reports it in its entry file.
 type Live struct {

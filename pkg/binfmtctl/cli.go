@@ -164,11 +164,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	name, rest := top.Args()[0], top.Args()[1:]
 	cmd, ok := lookup(name)
 	if !ok {
-		if s := suggest(name); s != "" {
-			c.errorf("unknown command %q; did you mean %q? (see binfmtctl --help)", name, s)
-		} else {
-			c.errorf("unknown command %q (see binfmtctl --help)", name)
-		}
+		unknownCommand(c, "", name)
 		return exitUsage
 	}
 	fs := &flagSet{interspersed: true}
@@ -206,6 +202,16 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	panic("binfmtctl: command " + name + " has no run function")
 }
 
+// unknownCommand says that name is no command, suggesting the closest
+// one, whether it was run or asked about (help NAME).
+func unknownCommand(c *ctx, prefix, name string) {
+	if s := suggest(name); s != "" {
+		c.errorf("%sunknown command %q; did you mean %q? (see binfmtctl --help)", prefix, name, s)
+	} else {
+		c.errorf("%sunknown command %q (see binfmtctl --help)", prefix, name)
+	}
+}
+
 func runHelp(c *ctx, args []string) int {
 	switch len(args) {
 	case 0:
@@ -214,7 +220,7 @@ func runHelp(c *ctx, args []string) int {
 	case 1:
 		cmd, ok := lookup(args[0])
 		if !ok {
-			c.errorf("help: unknown command %q (see binfmtctl --help)", args[0])
+			unknownCommand(c, "help: ", args[0])
 			return exitUsage
 		}
 		commandUsage(c.stdout, cmd)

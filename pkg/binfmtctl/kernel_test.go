@@ -433,6 +433,12 @@ func TestPermissionDenied(t *testing.T) {
 	}
 	oneLineError(t, register, 1, `registering "b"`, "permission denied")
 	oneLineError(t, unregister, 1, `unregistering "a"`, "permission denied")
+	// The hint is said once: not "...user namespace) (permission denied)".
+	for _, r := range []result{register, unregister} {
+		if n := strings.Count(r.stderr, "permission denied"); n != 1 {
+			t.Errorf("stderr says \"permission denied\" %d times, want once: %q", n, r.stderr)
+		}
+	}
 	if !exists(filepath.Join(ns.BinfmtDir, "a")) || exists(filepath.Join(ns.BinfmtDir, "b")) {
 		t.Errorf("the table changed without permission")
 	}

@@ -72,10 +72,33 @@ func runSync(c *ctx, args []string) int {
 		// not run: its recorded entries are unregistered.
 		ms, qerr := m.RPM.Installed(p)
 		notInstalled := (qerr == nil && len(ms) == 0) || errors.Is(qerr, lifecycle.ErrNotInstalled)
-		var recorded int
+		var claims lifecycle.Claims
 		if notInstalled {
-			if claims, _ := m.Store.Claims(p); claims != nil {
-				recorded = len(claims)
+			claims, _ = m.Store.Claims(p)
+		}
+		if notInstalled && len(claims) == 0 {
+			// Said before converging, which would have nothing to do
+			// but talk about the table (binfmt_misc not mounted, say).
+			c.errorf("sync %s: package %q is not installed, and binfmtctl has no record of it", p, p)
+			code = exitFail
+			continue
+		}
+		// A person runs sync to mend what a hook could not do; without
+		// the table it mends nothing, which is a failure here, not the
+		// notice a hook gives to let the transaction go on.
+		fs, err := binfmt.Open(c.binfmtDir)
+		if err != nil {
+			c.errorf("sync %s: %v", p, err)
+			code = exitFail
+			continue
+		}
+		// The claimed entries that are live now, to name those the
+		// cleanup unregisters: not one someone else has replaced since,
+		// which it leaves alone, nor one that was gone already.
+		var live []string
+		for _, name := range claims.Names() {
+			if _, err := fs.Entry(name); err == nil {
+				live = append(live, name)
 			}
 		}
 		if err := m.Sync(p); err != nil {
@@ -83,13 +106,18 @@ func runSync(c *ctx, args []string) int {
 			code = exitFail
 			continue
 		}
-		switch {
-		case notInstalled && recorded > 0:
-			// The cleanup sync is for: say what it did.
-			fmt.Fprintf(c.stdout, "%s: not installed; unregistered the entries its record claimed (%d)\n", p, recorded)
-		case notInstalled:
-			c.errorf("sync %s: package %q is not installed, and binfmtctl has no record of it", p, p)
-			code = exitFail
+		if notInstalled {
+			var removed []string
+			for _, name := range live {
+				if _, err := fs.Entry(name); errors.Is(err, binfmt.ErrNotFound) {
+					removed = append(removed, name)
+				}
+			}
+			if len(removed) == 0 {
+				fmt.Fprintf(c.stdout, "%s: not installed; nothing its record claimed was left to unregister\n", p)
+			} else {
+				fmt.Fprintf(c.stdout, "%s: not installed; unregistered the entries its record claimed: %s\n", p, strings.Join(removed, ", "))
+			}
 		}
 	}
 	return code

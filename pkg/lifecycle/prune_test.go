@@ -117,10 +117,12 @@ func TestPruneOnTheKernel(t *testing.T) {
 	}
 	dockerInterp := filepath.Join(bin, "qemu-docker")
 	staleInterp := filepath.Join(bin, "qemu-stale")
+	chmodInterp := filepath.Join(bin, "qemu-chmod")
 	gonePkgInterp := filepath.Join(bin, "qemu-gone-pkg")
 	write(dockerInterp)
 	write(staleInterp)
 	write(gonePkgInterp)
+	write(chmodInterp)
 	m, files := manager(t, ns, map[string]string{"gone.conf": ":gone-pkg:M::GONE::" + gonePkgInterp + ":\n"})
 	if err := m.Converge("gone", files, true); err != nil {
 		t.Fatal(err)
@@ -140,11 +142,17 @@ func TestPruneOnTheKernel(t *testing.T) {
 	reg(":docker-f:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00::" + dockerInterp + ":F")
 	reg(":broken:E::brk::/nonexistent/qemu-broken:")
 	reg(":stale:M::STALE::" + staleInterp + ":F")
+	reg(":chmod:M::CHMOD::" + chmodInterp + ":F")
 	// docker's container went away; rpm replaced the stale one's file.
 	os.Remove(dockerInterp)
 	time.Sleep(20 * time.Millisecond)
 	os.Remove(staleInterp)
 	write(staleInterp)
+	// chmod changes the file's ctime, not the file: the entry still
+	// pins the file at the path, and works.
+	if err := os.Chmod(chmodInterp, 0o700); err != nil {
+		t.Fatal(err)
+	}
 
 	snapshot := func() map[string]string {
 		out := map[string]string{}
@@ -168,6 +176,7 @@ func TestPruneOnTheKernel(t *testing.T) {
 		"docker-f": {lifecycle.PruneIfNamed, "flag F pins a file whose path " + dockerInterp + " no longer exists"},
 		"broken":   {lifecycle.PruneRemove, "broken: interpreter /nonexistent/qemu-broken does not exist"},
 		"stale":    {lifecycle.PruneRemove, "flag F pins an older file"},
+		"chmod":    {lifecycle.PruneKeep, "unmanaged: interpreter " + chmodInterp + " exists"},
 		"gone-pkg": {lifecycle.PruneRemove, "left behind: the record of gone claims it, and gone is not installed"},
 	}
 	check := func(step string, fs []lifecycle.Finding, apply bool) {
@@ -197,7 +206,7 @@ func TestPruneOnTheKernel(t *testing.T) {
 	}
 	check("--apply", fs, true)
 	after := snapshot()
-	for _, n := range []string{"handmade", "python3", "docker-f"} {
+	for _, n := range []string{"handmade", "python3", "docker-f", "chmod"} {
 		if after[n] != before[n] {
 			t.Errorf("--apply changed %s:\n%s\nwas\n%s", n, after[n], before[n])
 		}

@@ -8,8 +8,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
 )
@@ -193,22 +194,24 @@ func (m *Manager) describe(fs *binfmt.FS, l binfmt.Live, owners map[string]Claim
 	return s
 }
 
-// replacedSince reports whether the file at p was created or changed
-// after t. The kernel stamps an entry's file with its registration time,
-// and rpm installs a file by renaming a new inode into place, whose ctime
-// is then later than the registration of an entry that pinned the old
-// inode.
+// replacedSince reports whether the file at p is a newer file than the
+// one an F entry registered at t pins. The kernel stamps an entry's file
+// with its registration time, and rpm installs a file by renaming a new
+// inode into place, born after the registration of an entry that pinned
+// the old one. The birth time decides: chmod, chown or a new hard link
+// change only the ctime, and the pinned inode is then still the file at
+// the path, which works (prune must not remove it). Only where the file
+// system keeps no birth time does the ctime decide.
 func replacedSince(p string, t time.Time) bool {
-	fi, err := os.Stat(p)
-	if err != nil {
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, p, 0, unix.STATX_BTIME|unix.STATX_CTIME, &st); err != nil {
 		return false
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return false
+	ts := st.Ctime
+	if st.Mask&unix.STATX_BTIME != 0 {
+		ts = st.Btime
 	}
-	ctime := time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
-	return ctime.After(t)
+	return time.Unix(ts.Sec, int64(ts.Nsec)).After(t)
 }
 
 // Owner states of an entry's owning package, for prune.

@@ -1000,6 +1000,13 @@ func rpmlint(t *testing.T, st sandbox.Stack, src, home string, groups map[string
 				continue
 			}
 			warnings = append(warnings, line)
+			// binfmtctl(8) ships in both packages. rpmlint 2.4 warns for
+			// every binary all the same: its FilesCheck records a man
+			// page's section instead of its name (fixed by rpmlint's
+			// PR #943); later versions must not.
+			if m[3] == "no-manual-page-for-binary" && m[4] == helperName && !bytes.Contains(out, []byte("rpmlint: 2.4.")) {
+				t.Errorf("rpmlint on %s (%s build): binfmtctl has no manual page: %s", st.Name, g, line)
+			}
 			if !bytes.Contains(doc, []byte("`"+m[3]+"`")) {
 				t.Errorf("rpmlint on %s (%s build): warning %s is not in docs/rpmlint.md; fix it, or list it there with the reason: %s", st.Name, g, m[3], line)
 			}
