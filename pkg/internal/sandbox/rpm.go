@@ -30,6 +30,10 @@ type PackageSpec struct {
 	// Compression is nfpm's payload compression ("gzip", "zstd:fastest",
 	// "xz", ...); default "gzip".
 	Compression string
+
+	// Triggers are file triggers. nfpm cannot write them, so a package
+	// with triggers is built with rpmbuild instead (see Trigger).
+	Triggers []Trigger
 }
 
 // File is one entry of a test package.
@@ -80,6 +84,9 @@ func buildRPM(dir string, p PackageSpec) (string, error) {
 	}
 	if p.Compression == "" {
 		p.Compression = "gzip"
+	}
+	if len(p.Triggers) > 0 {
+		return buildSpecRPM(dir, p)
 	}
 	info := &nfpm.Info{
 		Name:          p.Name,
