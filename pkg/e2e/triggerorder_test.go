@@ -64,7 +64,9 @@ func orderPayload(version string) sandbox.PackageSpec {
 	if version == "1" {
 		files = append(files, sandbox.File{Dst: "/usr/lib/binfmt.d/order-b.conf", Content: []byte("# b\n")})
 	}
-	s := func(phase string) string { return fmt.Sprintf("echo \"payload-%s:%s:$1\" >>%s\n", version, phase, orderLog) }
+	s := func(phase string) string {
+		return fmt.Sprintf("echo \"payload-%s:%s:$1\" >>%s\n", version, phase, orderLog)
+	}
 	return sandbox.PackageSpec{
 		Name: "order-payload", Version: version, Files: files,
 		Pre: s("pre"), Post: s("post"), PreUn: s("preun"), PostUn: s("postun"),

@@ -159,4 +159,3 @@ func buildSpecRPM(dir string, p PackageSpec) (string, error) {
 	}
 	return out, nil
 }
-
