@@ -141,7 +141,7 @@ func ParseOwners(r io.Reader) ([]OwnedFiles, error) {
 }
 
 // readShellWord reads what rpm's :shescape prints, then the newline after
-// it: 'text' where each ' of the text is written '\'', or (none) for a
+// it: 'text' where each ' of the text is written '\”, or (none) for a
 // package without the scriptlet. It returns the text and the number of
 // lines read.
 func readShellWord(br *bufio.Reader) (string, int, error) {
