@@ -1,0 +1,278 @@
+package lifecycle
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
+)
+
+func mustLine(t testing.TB, file, raw string) binfmt.Line {
+	e, err := binfmt.ParseLine(raw)
+	if err != nil {
+		panic(fmt.Sprintf("ParseLine(%q): %v", raw, err))
+	}
+	return binfmt.Line{Entry: e, File: file, Num: 1, Raw: raw}
+}
+
+func rawOf(l binfmt.Line, enabled bool) RawEntry {
+	s := l.Status()
+	if !enabled {
+		s = "disabled" + strings.TrimPrefix(s, "enabled")
+	}
+	return RawEntry{Name: l.Name, Raw: []byte(s)}
+}
+
+func liveOf(l binfmt.Line) binfmt.Live { return binfmt.Live{Entry: l.Entry, Enabled: true} }
+
+var (
+	admin   = mustLine(nil, "", ":admin:M::ADMIN::/bin/true:")
+	docker  = mustLine(nil, "", ":qemu-riscv64:M::\\x7fELF\\x02\\x01\\x01::/usr/bin/qemu-riscv64:OCF")
+	fedora  = mustLine(nil, "/usr/lib/binfmt.d/qemu-aarch64-static.conf", ":qemu-aarch64:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:/usr/bin/qemu-aarch64-static:F")
+	ours    = mustLine(nil, "/usr/lib/binfmt.d/qemu-aarch64-static.conf", ":qemu-aarch64:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xfe\\xff:/usr/bin/qemu-aarch64-static:F")
+	oldway  = mustLine(nil, "/usr/lib/binfmt.d/oldway.conf", ":oldway:M::OLDWAY::/usr/libexec/oldway/run:")
+	oldway2 = mustLine(nil, "/usr/lib/binfmt.d/oldway.conf", ":oldway:M::OLDWAY2::/usr/libexec/oldway/run:")
+	extra   = mustLine(nil, "/usr/lib/binfmt.d/oldway.conf", ":oldway-extra:M::EXTRA::/usr/libexec/oldway/run:")
+)
+
+func TestPlanRestore(t *testing.T) {
+	cases := []struct {
+		name     string
+		snapshot []RawEntry
+		live     []binfmt.Line
+		onDisk   []binfmt.Line
+		leaving  []binfmt.Line
+		want     []string
+	}{
+		{"nothing flushed", []RawEntry{rawOf(admin, true)}, []binfmt.Line{admin}, nil, nil, nil},
+		{"flushed admin entry comes back", []RawEntry{rawOf(admin, true)}, nil, nil, nil, []string{"admin"}},
+		{"disabled entry comes back", []RawEntry{rawOf(admin, false)}, nil, nil, nil, []string{"admin"}},
+		{"re-registered by a file: the file wins", []RawEntry{rawOf(fedora, true)}, []binfmt.Line{ours}, []binfmt.Line{ours}, nil, nil},
+		{"its file was removed in the transaction", []RawEntry{rawOf(oldway, true)}, nil, nil, []binfmt.Line{oldway}, nil},
+		{"its file was replaced by one defining it the same", []RawEntry{rawOf(oldway, true)}, nil, []binfmt.Line{oldway}, []binfmt.Line{oldway}, []string{"oldway"}},
+		{"a leaving file defined the name otherwise", []RawEntry{rawOf(admin, true)}, nil, nil, []binfmt.Line{mustLine(t, "/x.conf", ":admin:M::OTHER::/bin/true:")}, []string{"admin"}},
+		{"several, in snapshot order", []RawEntry{rawOf(admin, true), rawOf(docker, true), rawOf(oldway, true)}, nil, nil, []binfmt.Line{oldway}, []string{"admin", "qemu-riscv64"}},
+		{"damaged snapshot entry", []RawEntry{{Name: "bad", Raw: []byte("what\n")}}, nil, nil, nil, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			live := map[string][]byte{}
+			for _, l := range c.live {
+				live[l.Name] = []byte(l.Status())
+			}
+			disk := map[string]binfmt.Line{}
+			for _, l := range c.onDisk {
+				disk[l.Name] = l
+			}
+			var leaving []binfmt.Entry
+			for _, l := range c.leaving {
+				leaving = append(leaving, l.Entry)
+			}
+			p := PlanRestore(c.snapshot, live, disk, leaving)
+			var got []string
+			for _, r := range p.Restore {
+				got = append(got, r.Name)
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("restore %v, want %v (skipped %q)", got, c.want, p.Skipped)
+			}
+			if c.name == "damaged snapshot entry" && len(p.Skipped) != 1 {
+				t.Errorf("a damaged entry is not named: %q", p.Skipped)
+			}
+		})
+	}
+}
+
+func TestPlanCleanup(t *testing.T) {
+	plain := []Owner{{Name: "oldway-pkg"}}
+	hooks := []Owner{{Name: "qemu-user-static-go", Hooks: true}}
+	file := func(owners []Owner, ls ...binfmt.Line) FileDefs {
+		return FileDefs{Path: "/usr/lib/binfmt.d/oldway.conf", Owners: owners, Lines: ls}
+	}
+	type tc struct {
+		name string
+		in   CleanupInput
+		want []string // "kind name"
+	}
+	lives := func(ls ...binfmt.Line) map[string]binfmt.Live {
+		m := map[string]binfmt.Live{}
+		for _, l := range ls {
+			m[l.Name] = liveOf(l)
+		}
+		return m
+	}
+	disk := func(ls ...binfmt.Line) map[string]binfmt.Line {
+		m := map[string]binfmt.Line{}
+		for _, l := range ls {
+			m[l.Name] = l
+		}
+		return m
+	}
+	leaving := map[string][]binfmt.Entry{"/usr/lib/binfmt.d/oldway.conf": {oldway.Entry, extra.Entry}}
+	cases := []tc{
+		{"erase unregisters", CleanupInput{Removed: []FileDefs{file(plain, oldway)}, Live: lives(oldway)}, []string{"unregister oldway"}},
+		{"erase leaves a changed entry", CleanupInput{Removed: []FileDefs{file(plain, oldway)}, Live: lives(oldway2)}, nil},
+		{"erase leaves what another file defines the same", CleanupInput{Removed: []FileDefs{file(plain, oldway)}, Live: lives(oldway), OnDisk: disk(oldway)}, nil},
+		{"erase puts in what another file defines otherwise", CleanupInput{Removed: []FileDefs{file(plain, oldway)}, Live: lives(oldway), OnDisk: disk(oldway2)}, []string{"replace oldway"}},
+		{"erase leaves hook packages to their hooks", CleanupInput{Removed: []FileDefs{file(hooks, oldway)}, Live: lives(oldway)}, nil},
+		{"erase of an unowned file (the administrator's) is left", CleanupInput{Removed: []FileDefs{file(nil, oldway)}, Live: lives(oldway)}, nil},
+		{"erase of what is not live", CleanupInput{Removed: []FileDefs{file(plain, oldway)}}, nil},
+		{"install registers", CleanupInput{Installed: []FileDefs{file(plain, oldway)}}, []string{"register oldway"}},
+		{"install under systemd leaves it to systemd", CleanupInput{Installed: []FileDefs{file(plain, oldway)}, SystemdRuns: true}, nil},
+		{"install finds it registered: once is enough", CleanupInput{Installed: []FileDefs{file(plain, oldway)}, Live: lives(oldway)}, nil},
+		{"install finds someone else's", CleanupInput{Installed: []FileDefs{file(plain, oldway)}, Live: lives(oldway2)}, nil},
+		{"install of a hook package", CleanupInput{Installed: []FileDefs{file(hooks, oldway)}}, nil},
+		{"upgrade re-pins", CleanupInput{Installed: []FileDefs{file(plain, oldway)}, Leaving: leaving, Live: lives(oldway)}, []string{"repin oldway"}},
+		{"upgrade replaces the old definition", CleanupInput{Installed: []FileDefs{file(plain, oldway2)}, Leaving: leaving, Live: lives(oldway)}, []string{"replace oldway"}},
+		{"upgrade drops what the file no longer defines", CleanupInput{Installed: []FileDefs{file(plain, oldway)}, Leaving: leaving, Live: lives(oldway, extra)}, []string{"repin oldway", "unregister oldway-extra"}},
+		{"upgrade under systemd: only the drop", CleanupInput{Installed: []FileDefs{file(plain, oldway)}, Leaving: leaving, Live: lives(oldway, extra), SystemdRuns: true}, []string{"unregister oldway-extra"}},
+		{"one op per entry", CleanupInput{Removed: []FileDefs{file(plain, oldway), file(plain, oldway)}, Live: lives(oldway)}, []string{"unregister oldway"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var got []string
+			for _, op := range PlanCleanup(c.in) {
+				got = append(got, op.Kind+" "+op.Name)
+				if op.Kind != "unregister" && op.Line.Name != op.Name {
+					t.Errorf("%s %s registers %q", op.Kind, op.Name, op.Line.Name)
+				}
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("ops %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func sampleTxState() *TxState {
+	return &TxState{
+		ID:         "4242 88123",
+		Ran:        []string{StepLeaving, "gone /usr/lib/binfmt.d/a.conf"},
+		SnapshotBy: StepGuardBefore,
+		Snapshot:   []RawEntry{rawOf(admin, false), rawOf(docker, true)},
+		Leaving: []LeavingFile{
+			{Path: "/usr/lib/binfmt.d/a b.conf", Owners: []Owner{{Name: "a"}, {Name: "b", Hooks: true}}, Lines: []string{oldway.Raw, extra.Raw}},
+			{Path: "/etc/binfmt.d/x.conf"},
+		},
+	}
+}
+
+func TestTxStateRoundTrip(t *testing.T) {
+	s := sampleTxState()
+	got, err := ParseTxState(s.Render())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, s) {
+		t.Errorf("round trip:\n%#v\nwant\n%#v", got, s)
+	}
+	for _, bad := range []string{
+		"", "# binfmtctl transaction 2\nid 1 2\n", "# binfmtctl transaction 1\n",
+		"# binfmtctl transaction 1\nid 1 2\nentry x\n", "# binfmtctl transaction 1\nid 1 2\n  enabled\n",
+		"# binfmtctl transaction 1\nid 1 2\nowner a plain\n", "# binfmtctl transaction 1\nid 1 2\nfile rel\n",
+		"# binfmtctl transaction 1\nid 1 2\nwhat\n",
+	} {
+		if _, err := ParseTxState([]byte(bad)); err == nil {
+			t.Errorf("ParseTxState(%q) accepted it", bad)
+		}
+	}
+}
+
+func TestTxStoreStaleAndFresh(t *testing.T) {
+	ts := TxStore{Dir: t.TempDir() + "/run/binfmtctl"}
+	s, err := ts.Load("1 1")
+	if err != nil || s.ID != "1 1" || len(s.Ran) != 0 {
+		t.Fatalf("fresh load: %+v, %v", s, err)
+	}
+	s.Ran = append(s.Ran, StepGuardBefore)
+	if err := ts.Save(s); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := ts.Load("1 1"); !again.HasRun(StepGuardBefore) {
+		t.Errorf("the same transaction does not see its step")
+	}
+	if other, _ := ts.Load("1 2"); other.HasRun(StepGuardBefore) {
+		t.Errorf("another transaction (same pid, other start) sees the step")
+	}
+}
+
+func TestTxIDOfThisProcess(t *testing.T) {
+	a, err := TxID("/proc", 1)
+	if err == nil {
+		t.Errorf("pid 1 accepted: %q", a)
+	}
+	id, err := TxID("/proc", pidSelf())
+	if err != nil || !strings.HasPrefix(id, fmt.Sprint(pidSelf())+" ") {
+		t.Errorf("TxID(self) = %q, %v", id, err)
+	}
+}
+
+func TestParseOwners(t *testing.T) {
+	out := "@@ qemu-user-static-go\n'# %post\n/usr/bin/binfmtctl hook post '\\''qemu-user-static-go-1-1'\\'' \"$1\" || :'\n/usr/bin/binfmtctl\n/usr/lib/binfmt.d/qemu-aarch64-static.conf\n" +
+		"file /nowhere is not owned by any package\n" +
+		"@@ oldway\n(none)\n/usr/lib/binfmt.d/oldway.conf\n" +
+		"@@ tricky\n'echo '\\''\n@@ fake\n/usr/lib/binfmt.d/x.conf'\n/usr/lib/binfmt.d/t.conf\n"
+	got, err := ParseOwners(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []OwnedFiles{
+		{Owner{"qemu-user-static-go", true}, []string{"/usr/bin/binfmtctl", "/usr/lib/binfmt.d/qemu-aarch64-static.conf"}},
+		{Owner{"oldway", false}, []string{"/usr/lib/binfmt.d/oldway.conf"}},
+		{Owner{"tricky", false}, []string{"/usr/lib/binfmt.d/t.conf"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ParseOwners:\n%+v\nwant\n%+v", got, want)
+	}
+	for _, bad := range []string{"@@ x\n'unterminated\n", "@@ \n(none)\n", "@@ x\nnot quoted\n"} {
+		if _, err := ParseOwners(strings.NewReader(bad)); err == nil {
+			t.Errorf("ParseOwners(%q) accepted it", bad)
+		}
+	}
+}
+
+func FuzzParseTxState(f *testing.F) {
+	f.Add(sampleTxState().Render())
+	f.Add([]byte("# binfmtctl transaction 1\nid 1 2\nsnapshot guard-after\nentry a\n  enabled\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := ParseTxState(data)
+		if err != nil {
+			return
+		}
+		// What parses renders to something that parses the same.
+		again, err := ParseTxState(s.Render())
+		if err != nil {
+			t.Fatalf("the rendering of a parsed state does not parse: %v\n%q", err, s.Render())
+		}
+		if !bytes.Equal(again.Render(), s.Render()) {
+			t.Fatalf("rendering is not stable:\n%q\n%q", s.Render(), again.Render())
+		}
+	})
+}
+
+func FuzzParseOwners(f *testing.F) {
+	f.Add([]byte("@@ a\n'x'\n/usr/lib/binfmt.d/a.conf\n"))
+	f.Add([]byte("@@ b\n(none)\n/x\n@@ c\n'it'\\''s\n'\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := ParseOwners(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		for _, p := range got {
+			if ValidPackage(p.Owner.Name) != nil {
+				t.Fatalf("owner %q is not a package name", p.Owner.Name)
+			}
+			for _, f := range p.Files {
+				if !strings.HasPrefix(f, "/") || strings.Contains(f, "\n") {
+					t.Fatalf("file %q", f)
+				}
+			}
+		}
+	})
+}
+
+func pidSelf() int { return os.Getpid() }
