@@ -8,6 +8,8 @@ var (
 	TriggerLeaving string
 	//go:embed trigger-gone.sh
 	TriggerGone string
+	//go:embed trigger-early.sh
+	TriggerEarly string
 	//go:embed trigger-guard-before.sh
 	TriggerGuardBefore string
 	//go:embed trigger-guard-after.sh
@@ -44,6 +46,7 @@ func Triggers() []Trigger {
 	return []Trigger{
 		{Kind: "transfiletriggerun", Priority: GuardBeforePriority, Paths: BinfmtDirs, Body: TriggerLeaving},
 		{Kind: "filetriggerpostun", Paths: BinfmtDirs, Body: TriggerGone},
+		{Kind: "filetriggerin", Paths: BinfmtDirs, Body: TriggerEarly},
 		{Kind: "transfiletriggerin", Priority: GuardBeforePriority, Paths: BinfmtDirs, Body: TriggerGuardBefore},
 		{Kind: "transfiletriggerin", Priority: GuardAfterPriority, Paths: BinfmtDirs, Body: TriggerGuardAfter},
 	}

@@ -222,3 +222,60 @@ func TestTriggerOrderDNF(t *testing.T) {
 func TestTriggerOrderRPM(t *testing.T) {
 	triggerOrder(t, rpmTx, []string{"-i"}, []string{"-U"}, []string{"-e", "order-payload"})
 }
+
+// selfTriggers verifies what rpm does with the file triggers of a package
+// that is installed (or erased) in the same transaction as the files that
+// match them, its own files included: the case of our package's first
+// install and of its erase.
+func selfTriggers(t *testing.T, tx func(r *sandbox.Root, args ...string) (string, error), install, erase []string) (in, er orderRun) {
+	ns := sandbox.Enter(t)
+	if ns == nil {
+		return nil, nil
+	}
+	r := ns.DNFRoot()
+	w := orderWatcher()
+	w.Files = orderPayload("1").Files
+	w.Post = fmt.Sprintf("echo self:post >>%s\n", orderLog)
+	w.PostTrans = fmt.Sprintf("echo self:posttrans >>%s\n", orderLog)
+	w.PreUn = fmt.Sprintf("echo self:preun >>%s\n", orderLog)
+	w.PostUn = fmt.Sprintf("echo self:postun >>%s\n", orderLog)
+	pkg := sandbox.BuildRPM(t, w)
+	run := func(args ...string) orderRun {
+		t.Helper()
+		os.Remove(r.Path(orderLog))
+		if out, err := tx(r, args...); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		b, _ := os.ReadFile(r.Path(orderLog))
+		lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		t.Logf("%s:\n%s", strings.Join(args, " "), strings.Join(lines, "\n"))
+		return lines
+	}
+	return run(append(install, pkg)...), run(erase...)
+}
+
+func checkSelf(t *testing.T, in, er orderRun) {
+	t.Helper()
+	if in == nil {
+		return
+	}
+	// Installed in the same transaction, its triggers run for its own
+	// files: %filetriggerin before its %post, the transaction triggers
+	// after its %posttrans, in priority order.
+	in.before(t, "self install", "filetriggerin", "self:post", "self:posttrans", "transfiletriggerin:1000701", "transfiletriggerin:1000700:lua", "transfiletriggerin:1000699")
+	in.got(t, "self install", "transfiletriggerin:1000701", "/usr/lib/binfmt.d/order-a.conf exists", "/usr/lib/binfmt.d/order-b.conf exists")
+	// Erased, its %transfiletriggerun and %filetriggerun run for its own
+	// files while they exist (rpm 4.18 runs its %filetriggerun twice), and
+	// %filetriggerpostun after they are gone, before its own %postun.
+	er.before(t, "self erase", "transfiletriggerun:1000701", "filetriggerun", "self:preun", "filetriggerpostun", "self:postun")
+}
+
+func TestSelfTriggersDNF(t *testing.T) {
+	in, er := selfTriggers(t, dnfTx, []string{"install"}, []string{"remove", "order-watcher"})
+	checkSelf(t, in, er)
+}
+
+func TestSelfTriggersRPM(t *testing.T) {
+	in, er := selfTriggers(t, rpmTx, []string{"-i"}, []string{"-e", "order-watcher"})
+	checkSelf(t, in, er)
+}

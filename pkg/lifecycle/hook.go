@@ -282,7 +282,7 @@ func (m *Manager) converge(pkg string, files []string, repin bool, manifest func
 			register = append(register, task{line: l})
 		case err != nil:
 			return m.failed(pkg, err, len(files) == 0)
-		case !claims.Owns(live) && !live.Matches(l.Entry):
+		case !claims.Owns(live) && !live.Matches(l.Entry) && !m.leftBehind(live, files):
 			if len(claims[name]) > 0 {
 				m.notice("entry %q was replaced by someone else since %s registered it; leaving it alone", name, pkg)
 				final[name] = claims[name]

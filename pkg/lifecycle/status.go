@@ -81,6 +81,7 @@ func (m *Manager) Status(names ...string) (Report, error) {
 	for _, l := range lives {
 		r.Entries = append(r.Entries, m.describe(fs, l, owners, sources))
 	}
+	m.fileOwners(r.Entries, lives)
 	return r, nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
 )
 
@@ -25,6 +27,14 @@ const (
 	// It unregisters what they defined for packages that never call the
 	// hooks.
 	StepGone = "gone"
+	// StepEarly is %filetriggerin, once per package that installs
+	// binfmt.d files, before that package's %post: it keeps the table as
+	// it was then, for when systemd's trigger runs before guard-before.
+	// rpm 4.18 runs the transaction triggers of packages installed by
+	// the transaction after those of packages installed before it,
+	// whatever their priorities: on the helper's first install, and in
+	// the transaction that upgrades it, systemd's runs first.
+	StepEarly = "early"
 	// StepGuardBefore is %transfiletriggerin at priority 1000701, just
 	// before systemd's binfmt trigger (1000700): it snapshots the table.
 	StepGuardBefore = "guard-before"
@@ -59,7 +69,7 @@ func (m *Manager) Trigger(step, tx string, files []string) error {
 		// Once per package: rpm runs this step for each one.
 		key += " " + files[0]
 	}
-	if st.HasRun(key) {
+	if step != StepEarly && st.HasRun(key) {
 		// The other package that ships the helper carries the same
 		// trigger, and it already ran in this transaction.
 		return nil
@@ -70,14 +80,19 @@ func (m *Manager) Trigger(step, tx string, files []string) error {
 		runErr = m.leaving(st, files)
 	case StepGone:
 		runErr = m.gone(st, files)
+	case StepEarly:
+		runErr = m.early(st)
+		key = "" // every time: the latest state before a %post
 	case StepGuardBefore:
 		runErr = m.guardBefore(st)
 	case StepGuardAfter:
 		runErr = m.guardAfter(st, files)
 	default:
-		return fmt.Errorf("unknown trigger step %q, want %s, %s, %s or %s", step, StepLeaving, StepGone, StepGuardBefore, StepGuardAfter)
+		return fmt.Errorf("unknown trigger step %q, want %s, %s, %s, %s or %s", step, StepLeaving, StepGone, StepEarly, StepGuardBefore, StepGuardAfter)
 	}
-	st.Ran = append(st.Ran, key)
+	if key != "" {
+		st.Ran = append(st.Ran, key)
+	}
 	if err := ts.Save(st); err != nil {
 		return errors.Join(runErr, fmt.Errorf("trigger %s: %w", step, err))
 	}
@@ -140,9 +155,27 @@ func (m *Manager) gone(st *TxState, files []string) error {
 	return m.apply(in.fs, PlanCleanup(in.CleanupInput))
 }
 
-// guardBefore takes the snapshot, or, when guard-after already ran (rpm
-// ran the triggers against their priorities, after systemd's flush),
-// puts back what guard-after's snapshot holds.
+// early keeps the table as it is now, before a package's %post.
+func (m *Manager) early(st *TxState) error {
+	fs, err := binfmt.Open(m.BinfmtDir)
+	if err != nil {
+		return nil
+	}
+	es, err := m.table(fs)
+	if err != nil {
+		return err
+	}
+	st.Early, st.HasEarly = es, true
+	return nil
+}
+
+// guardBefore takes the snapshot. When guard-after already ran (rpm ran
+// the triggers against their priorities, after systemd's flush), it puts
+// back what guard-after's snapshot holds instead. When the table was
+// flushed since the early snapshot (systemd's trigger ran first, as it
+// does when the helper is installed or upgraded by this transaction, or
+// a scriptlet restarted systemd-binfmt.service), it puts back from the
+// early snapshot first.
 func (m *Manager) guardBefore(st *TxState) error {
 	fs, err := binfmt.Open(m.BinfmtDir)
 	if err != nil {
@@ -150,9 +183,49 @@ func (m *Manager) guardBefore(st *TxState) error {
 	}
 	if st.HasRun(StepGuardAfter) {
 		m.notice("rpm ran the file trigger at priority 1000701 after the one at 1000699, against their priorities: putting back what systemd-binfmt flushed from the snapshot taken at 1000699")
-		return m.restore(fs, st)
+		return m.restore(fs, st.Snapshot, st)
+	}
+	now, err := m.table(fs)
+	if err != nil {
+		return err
+	}
+	if st.HasEarly {
+		disk, _ := m.onDisk()
+		if Flushed(st.Early, now, disk, leavingDefs(st.Leaving)) {
+			if err := m.restore(fs, st.Early, st); err != nil {
+				return err
+			}
+		}
 	}
 	return m.snapshot(fs, st, StepGuardBefore)
+}
+
+// Flushed reports whether the table was flushed between the snapshot
+// before and the table now: an entry that no binfmt.d file defines, on
+// disk or leaving, is gone or was registered again (its entry file is a
+// new inode). Nothing in a transaction removes such an entry but a flush
+// (systemd-binfmt, or a restart of systemd-binfmt.service); the hooks and
+// the cleanup only touch entries that files define. A table with only
+// file-defined entries loses nothing to a flush that systemd-binfmt does
+// not register again, so there is nothing to detect.
+func Flushed(before, now []RawEntry, onDisk map[string]binfmt.Line, leaving []binfmt.Entry) bool {
+	nowIno := map[string]uint64{}
+	for _, e := range now {
+		nowIno[e.Name] = e.Ino
+	}
+	left := map[string]bool{}
+	for _, l := range leaving {
+		left[l.Name] = true
+	}
+	for _, e := range before {
+		if _, ok := onDisk[e.Name]; ok || left[e.Name] {
+			continue
+		}
+		if ino, ok := nowIno[e.Name]; !ok || ino != e.Ino {
+			return true
+		}
+	}
+	return false
 }
 
 // guardAfter puts back what systemd-binfmt flushed, then does the
@@ -167,7 +240,7 @@ func (m *Manager) guardAfter(st *TxState, files []string) error {
 	}
 	var errs []error
 	if st.HasRun(StepGuardBefore) {
-		errs = append(errs, m.restore(fs, st))
+		errs = append(errs, m.restore(fs, st.Snapshot, st))
 	} else {
 		// Against the priorities: systemd's trigger may not have run
 		// yet. Snapshot now; guard-before, when it runs, puts back.
@@ -183,28 +256,49 @@ func (m *Manager) guardAfter(st *TxState, files []string) error {
 }
 
 func (m *Manager) snapshot(fs *binfmt.FS, st *TxState, by string) error {
-	names, err := fs.Names()
+	es, err := m.table(fs)
 	if err != nil {
 		return err
 	}
-	st.SnapshotBy, st.Snapshot = by, nil
-	for _, n := range names {
-		raw, err := fs.Raw(n)
-		if err == nil {
-			st.Snapshot = append(st.Snapshot, RawEntry{Name: n, Raw: raw})
-		}
-	}
+	st.SnapshotBy, st.Snapshot = by, es
 	return nil
 }
 
-// restore puts back the snapshot's entries that PlanRestore selects.
-func (m *Manager) restore(fs *binfmt.FS, st *TxState) error {
+// table reads every live entry with its inode number, most recently
+// registered first, as the kernel lists them.
+func (m *Manager) table(fs *binfmt.FS) ([]RawEntry, error) {
+	names, err := fs.Names()
+	if err != nil {
+		return nil, err
+	}
+	var out []RawEntry
+	for _, n := range names {
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(fs.Dir, n), &st); err != nil {
+			continue
+		}
+		raw, err := fs.Raw(n)
+		if err == nil {
+			out = append(out, RawEntry{Name: n, Ino: st.Ino, Raw: raw})
+		}
+	}
+	return out, nil
+}
+
+// restore puts back the entries of snapshot that PlanRestore selects,
+// oldest registration first, so that the kernel tries them in the order
+// it did before.
+func (m *Manager) restore(fs *binfmt.FS, snapshot []RawEntry, st *TxState) error {
 	live, err := liveRaw(fs)
 	if err != nil {
 		return err
 	}
 	disk, _ := m.onDisk()
-	plan := PlanRestore(st.Snapshot, live, disk, leavingDefs(st.Leaving))
+	rev := make([]RawEntry, len(snapshot))
+	for i, e := range snapshot {
+		rev[len(snapshot)-1-i] = e
+	}
+	plan := PlanRestore(rev, live, disk, leavingDefs(st.Leaving))
 	for _, s := range plan.Skipped {
 		m.notice("%s", s)
 	}

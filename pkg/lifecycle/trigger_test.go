@@ -154,6 +154,8 @@ func sampleTxState() *TxState {
 		Ran:        []string{StepLeaving, "gone /usr/lib/binfmt.d/a.conf"},
 		SnapshotBy: StepGuardBefore,
 		Snapshot:   []RawEntry{rawOf(admin, false), rawOf(docker, true)},
+		HasEarly:   true,
+		Early:      []RawEntry{{Name: "x", Ino: 77, Raw: []byte("enabled\n")}},
 		Leaving: []LeavingFile{
 			{Path: "/usr/lib/binfmt.d/a b.conf", Owners: []Owner{{Name: "a"}, {Name: "b", Hooks: true}}, Lines: []string{oldway.Raw, extra.Raw}},
 			{Path: "/etc/binfmt.d/x.conf"},
@@ -276,3 +278,47 @@ func FuzzParseOwners(f *testing.F) {
 }
 
 func pidSelf() int { return os.Getpid() }
+
+func TestLeftBehind(t *testing.T) {
+	files := []string{"/usr/bin/qemu-aarch64-static", "/usr/lib/binfmt.d/qemu-aarch64-static.conf"}
+	disk := map[string]binfmt.Line{"qemu-aarch64": ours}
+	cases := []struct {
+		name  string
+		live  binfmt.Line
+		files []string
+		disk  map[string]binfmt.Line
+		want  bool
+	}{
+		{"Fedora's, its file replaced by ours", fedora, files, disk, true},
+		{"Fedora's, its file still there", fedora, files, map[string]binfmt.Line{"qemu-aarch64": fedora}, false},
+		{"an interpreter that is not ours", mustLine(t, "", ":qemu-aarch64:M::X::/usr/local/bin/qemu-aarch64:"), files, disk, false},
+		{"no file list", fedora, nil, disk, false},
+		{"a relative-looking path, cleaned", mustLine(t, "", ":qemu-aarch64:M::X::/usr/bin/../bin/qemu-aarch64-static:"), files, disk, true},
+	}
+	for _, c := range cases {
+		if got := LeftBehind(liveOf(c.live), c.files, c.disk); got != c.want {
+			t.Errorf("%s: LeftBehind = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestFlushed(t *testing.T) {
+	before := []RawEntry{{Name: "admin", Ino: 5}, {Name: "qemu-aarch64", Ino: 6}}
+	disk := map[string]binfmt.Line{"qemu-aarch64": ours}
+	cases := []struct {
+		name    string
+		now     []RawEntry
+		leaving []binfmt.Entry
+		want    bool
+	}{
+		{"untouched", []RawEntry{{Name: "admin", Ino: 5}, {Name: "qemu-aarch64", Ino: 9}}, nil, false},
+		{"admin gone", []RawEntry{{Name: "qemu-aarch64", Ino: 9}}, nil, true},
+		{"admin registered again", []RawEntry{{Name: "admin", Ino: 12}, {Name: "qemu-aarch64", Ino: 13}}, nil, true},
+		{"admin's name was a leaving file's", nil, []binfmt.Entry{{Name: "admin"}}, false},
+	}
+	for _, c := range cases {
+		if got := Flushed(before, c.now, disk, c.leaving); got != c.want {
+			t.Errorf("%s: Flushed = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -50,12 +51,20 @@ type TxState struct {
 	// SnapshotBy is the step that took Snapshot, "" for none.
 	SnapshotBy string
 	Snapshot   []RawEntry
-	Leaving    []LeavingFile
+	// Early is the table as the last %filetriggerin saw it, before the
+	// %post of a package that installs binfmt.d files: the guard's
+	// fallback when systemd's trigger ran before guard-before.
+	Early    []RawEntry
+	HasEarly bool
+	Leaving  []LeavingFile
 }
 
-// RawEntry is a live entry's file, byte for byte.
+// RawEntry is a live entry's file, byte for byte, and the inode number of
+// that file: the kernel makes a new inode for every registration, so the
+// same number later means the entry was never removed in between.
 type RawEntry struct {
 	Name string
+	Ino  uint64
 	Raw  []byte
 }
 
@@ -85,10 +94,9 @@ func (s *TxState) Render() []byte {
 	for _, r := range s.Ran {
 		fmt.Fprintf(&b, "ran %s\n", r)
 	}
-	if s.SnapshotBy != "" {
-		fmt.Fprintf(&b, "snapshot %s\n", s.SnapshotBy)
-		for _, e := range s.Snapshot {
-			fmt.Fprintf(&b, "entry %s\n", e.Name)
+	entries := func(es []RawEntry) {
+		for _, e := range es {
+			fmt.Fprintf(&b, "entry %s %d\n", e.Name, e.Ino)
 			for _, l := range strings.SplitAfter(string(e.Raw), "\n") {
 				if l != "" {
 					b.WriteString("  " + l)
@@ -98,6 +106,14 @@ func (s *TxState) Render() []byte {
 				b.WriteString("\n")
 			}
 		}
+	}
+	if s.HasEarly {
+		b.WriteString("early\n")
+		entries(s.Early)
+	}
+	if s.SnapshotBy != "" {
+		fmt.Fprintf(&b, "snapshot %s\n", s.SnapshotBy)
+		entries(s.Snapshot)
 	}
 	for _, f := range s.Leaving {
 		fmt.Fprintf(&b, "file %s\n", f.Path)
@@ -129,6 +145,7 @@ func ParseTxState(data []byte) (*TxState, error) {
 	s := &TxState{}
 	var entry *RawEntry
 	var file *LeavingFile
+	var section *[]RawEntry
 	sc := bufio.NewScanner(strings.NewReader(text[len(txHeader):]))
 	sc.Buffer(make([]byte, 4096), maxTxState)
 	for n := 2; sc.Scan(); n++ {
@@ -144,7 +161,7 @@ func ParseTxState(data []byte) (*TxState, error) {
 			continue
 		}
 		if entry != nil {
-			s.Snapshot = append(s.Snapshot, *entry)
+			*section = append(*section, *entry)
 			entry = nil
 		}
 		key, val, _ := strings.Cut(line, " ")
@@ -164,11 +181,20 @@ func ParseTxState(data []byte) (*TxState, error) {
 				return bad("want one snapshot")
 			}
 			s.SnapshotBy = val
-		case "entry":
-			if s.SnapshotBy == "" || val == "" || strings.Contains(val, "/") {
-				return bad("want an entry name after snapshot")
+			section = &s.Snapshot
+		case "early":
+			if s.HasEarly || val != "" || s.SnapshotBy != "" {
+				return bad("want one early section, before the snapshot")
 			}
-			entry = &RawEntry{Name: val}
+			s.HasEarly = true
+			section = &s.Early
+		case "entry":
+			name, ino, _ := strings.Cut(val, " ")
+			n, err := strconv.ParseUint(ino, 10, 64)
+			if section == nil || name == "" || strings.Contains(name, "/") || err != nil {
+				return bad("want entry NAME INODE after snapshot or early")
+			}
+			entry = &RawEntry{Name: name, Ino: n}
 		case "file":
 			if !strings.HasPrefix(val, "/") {
 				return bad("want an absolute path")
@@ -194,7 +220,7 @@ func ParseTxState(data []byte) (*TxState, error) {
 		return nil, fmt.Errorf("%w: %v", ErrBadTxState, err)
 	}
 	if entry != nil {
-		s.Snapshot = append(s.Snapshot, *entry)
+		*section = append(*section, *entry)
 	}
 	if s.ID == "" {
 		return nil, fmt.Errorf("%w: no id", ErrBadTxState)

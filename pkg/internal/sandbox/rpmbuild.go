@@ -92,20 +92,20 @@ func buildSpecRPM(dir string, p PackageSpec) (string, error) {
 				mode = 0o755
 			}
 		}
-		dst := "%{buildroot}" + f.Dst
+		dst := "%{buildroot}" + escapeMacros(f.Dst)
 		fmt.Fprintf(&install, "mkdir -p %q\n", filepath.Dir(dst))
 		attr := fmt.Sprintf("%%attr(%04o,root,root) ", mode)
 		switch f.Type {
 		case "dir":
 			fmt.Fprintf(&install, "mkdir -p %q\n", dst)
-			fmt.Fprintf(&list, "%s%%dir %s\n", attr, f.Dst)
+			fmt.Fprintf(&list, "%s%%dir %s\n", attr, escapeMacros(f.Dst))
 			continue
 		case "symlink":
-			fmt.Fprintf(&install, "ln -s %q %q\n", f.Src, dst)
-			fmt.Fprintf(&list, "%s\n", f.Dst)
+			fmt.Fprintf(&install, "ln -s %q %q\n", escapeMacros(f.Src), dst)
+			fmt.Fprintf(&list, "%s\n", escapeMacros(f.Dst))
 			continue
 		case "ghost":
-			fmt.Fprintf(&list, "%s%%ghost %s\n", attr, f.Dst)
+			fmt.Fprintf(&list, "%s%%ghost %s\n", attr, escapeMacros(f.Dst))
 			continue
 		case "config":
 			attr += "%config "
@@ -122,10 +122,10 @@ func buildSpecRPM(dir string, p PackageSpec) (string, error) {
 				return "", fmt.Errorf("building %s: writing content of %q: %w", p.Name, f.Dst, err)
 			}
 		}
-		fmt.Fprintf(&install, "cp %q %q\n", from, dst)
-		fmt.Fprintf(&list, "%s%s\n", attr, f.Dst)
+		fmt.Fprintf(&install, "cp %q %q\n", escapeMacros(from), dst)
+		fmt.Fprintf(&list, "%s%s\n", attr, escapeMacros(f.Dst))
 	}
-	w("%%install\n%s\n%%files\n%s\n", escapeMacros(install.String()), list.String())
+	w("%%install\n%s\n%%files\n%s\n", install.String(), list.String())
 	for _, s := range []struct{ name, body string }{
 		{"pre", p.Pre}, {"post", p.Post}, {"preun", p.PreUn}, {"postun", p.PostUn},
 		{"pretrans", p.PreTrans}, {"posttrans", p.PostTrans},

@@ -1,0 +1,450 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
+	"github.com/qemu-user-static-go/qemu-user-static-go/scriptlets"
+)
+
+// The Fedora host scenario (issue 13): the neighbours a Fedora machine
+// has and the disposable root has not, put there by the test.
+
+// fedoraConf is the stand-in for Fedora's qemu-user-static-aarch64 conf:
+// Fedora's path and flag F, with a mask that differs from ours (masks
+// change between qemu releases), so that "ours is live" and "Fedora's is
+// live" are told apart.
+const fedoraConf = `:qemu-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\xfc\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-aarch64-static:F`
+
+// fedoraScriptlet is what Fedora's qemu.spec runs in %post and %postun of
+// each qemu-user-static-<group> subpackage.
+const fedoraScriptlet = "systemctl --system try-restart systemd-binfmt.service &>/dev/null || :\n"
+
+// fedoraQemu is the stand-in for Fedora's qemu-user-static-aarch64.
+func fedoraQemu(t *testing.T) string {
+	sandbox.Require(t, "/usr/bin/qemu-aarch64-static", "qemu-user-static")
+	return sandbox.BuildRPM(t, sandbox.PackageSpec{
+		Name: "qemu-user-static-aarch64", Version: "10.1.0", Release: "1.fc43", Arch: "x86_64",
+		Files: []sandbox.File{
+			{Dst: "/usr/bin/qemu-aarch64-static", Src: "/usr/bin/qemu-aarch64-static", Mode: 0o755},
+			{Dst: "/usr/lib/binfmt.d/qemu-aarch64-static.conf", Content: []byte(fedoraConf + "\n")},
+		},
+		Post: fedoraScriptlet, PostUn: fedoraScriptlet,
+	})
+}
+
+// systemdTrigger is a package that carries systemd's binfmt trigger as
+// systemd's src/rpm/triggers.systemd.in writes it, running the real
+// systemd-binfmt (Debian's, at the Fedora path through the merged /usr).
+func systemdTrigger(t *testing.T) string {
+	sandbox.Require(t, "/usr/lib/systemd/systemd-binfmt", "systemd")
+	return sandbox.BuildRPM(t, sandbox.PackageSpec{
+		Name: "systemd-binfmt-trigger", Version: "258",
+		Triggers: []sandbox.Trigger{{
+			Kind: "transfiletriggerin", Priority: 1000700, Interpreter: "<lua>", Paths: []string{"/usr/lib/binfmt.d"},
+			Body: `-- This script will automatically apply binfmt rules if files have been
+-- installed or updated in /usr/lib/binfmt.d.
+if posix.access("/run/systemd/system") then
+    pid = posix.fork()
+    if pid == 0 then
+        assert(posix.exec("/usr/lib/systemd/systemd-binfmt"))
+    elseif pid > 0 then
+        posix.wait(pid)
+    end
+end
+`,
+		}},
+	})
+}
+
+// oldWay is a package that ships a binfmt.d file and never calls the
+// hooks: it relies on systemd, as most packages do. Its interpreter is a
+// script whose bytes change with the version, and its entry has flag F,
+// so an upgrade must register it again for F to pin the new file.
+func oldWay(t *testing.T, version string) string {
+	return sandbox.BuildRPM(t, sandbox.PackageSpec{
+		Name: "oldway-binfmt", Version: version,
+		Files: []sandbox.File{
+			{Dst: "/usr/libexec/oldway-binfmt", Type: "dir"},
+			{Dst: "/usr/libexec/oldway-binfmt/run", Content: []byte("#!/bin/sh\necho oldway " + version + "\n"), Mode: 0o755},
+			{Dst: "/usr/lib/binfmt.d/oldway-binfmt.conf", Content: []byte(":oldway:M::OLDWAYMAGIC::/usr/libexec/oldway-binfmt/run:F\n")},
+		},
+	})
+}
+
+// withTriggers rebuilds the package at path with rpmbuild, byte for byte
+// the same files, scriptlets and relations, plus the helper's file
+// triggers (scriptlets.Triggers).
+//
+// The in-process build cannot write triggers until the RPM writer can
+// (issue 12's structure carries them); until then this is how the e2e
+// suite gets our package as it will ship: everything else in it is what
+// `qemu-user-static-go build` wrote.
+func withTriggers(t *testing.T, path string) string {
+	t.Helper()
+	q := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("rpm", append([]string{"-qp", "--nosignature", "--nodigest"}, append(args, path)...)...).Output()
+		if err != nil {
+			t.Fatalf("rpm -qp %v %s: %v", args, path, err)
+		}
+		return string(out)
+	}
+	head := strings.Fields(q("--qf", "%{NAME} %{VERSION} %{RELEASE} %{ARCH}"))
+	p := sandbox.PackageSpec{Name: head[0], Version: head[1], Release: head[2], Arch: head[3]}
+	unset := func(s string) string {
+		if s == "(none)" {
+			return ""
+		}
+		return s
+	}
+	p.Post, p.PreUn, p.PostUn = unset(q("--qf", "%{POSTIN}")), unset(q("--qf", "%{PREUN}")), unset(q("--qf", "%{POSTUN}"))
+	lines := func(s string) []string {
+		var out []string
+		for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+			if l != "" && !strings.HasPrefix(l, p.Name+" = ") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	p.Conflicts, p.Provides, p.Obsoletes = lines(q("--conflicts")), lines(q("--provides")), lines(q("--obsoletes"))
+
+	dir := t.TempDir()
+	cmd := exec.Command("sh", "-c", `rpm2cpio "$1" | cpio -idm --quiet --no-absolute-filenames`, "sh", path)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("extracting %s: %v\n%s", path, err, out)
+	}
+	for _, l := range lines(q("--qf", "[%{FILEMODES:octal} %{FILENAMES}\n]")) {
+		modeText, name, _ := strings.Cut(l, " ")
+		mode, err := strconv.ParseUint(modeText, 8, 32)
+		if err != nil {
+			t.Fatalf("file mode %q of %s", modeText, name)
+		}
+		f := sandbox.File{Dst: name, Mode: os.FileMode(mode & 0o7777)}
+		switch mode & syscall.S_IFMT {
+		case syscall.S_IFDIR:
+			f.Type = "dir"
+		case syscall.S_IFLNK:
+			target, err := os.Readlink(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Type, f.Src = "symlink", target
+		default:
+			f.Src = filepath.Join(dir, name)
+		}
+		p.Files = append(p.Files, f)
+	}
+	for _, tr := range scriptlets.Triggers() {
+		p.Triggers = append(p.Triggers, sandbox.Trigger{Kind: tr.Kind, Priority: tr.Priority, Paths: tr.Paths, Body: tr.Body})
+	}
+	return sandbox.BuildRPM(t, p)
+}
+
+// fedoraTx is one way of running the scenario's transactions.
+type fedoraTx struct {
+	install func(r *sandbox.Root, path string) (string, error)
+	// swap replaces the installed package "from" by the one at path.
+	swap   func(r *sandbox.Root, from, path string) (string, error)
+	remove func(r *sandbox.Root, name string) (string, error)
+}
+
+var fedoraViaDNF = fedoraTx{
+	install: func(r *sandbox.Root, p string) (string, error) { return r.DNF("install", p) },
+	swap: func(r *sandbox.Root, _, p string) (string, error) {
+		return r.DNF("install", "--allowerasing", p)
+	},
+	remove: func(r *sandbox.Root, n string) (string, error) { return r.DNF("remove", n) },
+}
+
+// The rpm CLI cannot erase and install in one transaction: the swap is an
+// erase and an install, as a user without dnf does it.
+var fedoraViaRPM = fedoraTx{
+	install: func(r *sandbox.Root, p string) (string, error) { return r.RPM("-U", p) },
+	swap: func(r *sandbox.Root, from, p string) (string, error) {
+		out, err := r.RPM("-e", from)
+		if err != nil {
+			return out, err
+		}
+		more, err := r.RPM("-i", p)
+		return out + more, err
+	},
+	remove: func(r *sandbox.Root, n string) (string, error) { return r.RPM("-e", n) },
+}
+
+// fedoraHost runs the scenario: Fedora's package, the swap to ours, an
+// old-way package installed and upgraded, our upgrade, the old-way
+// package removed, ours removed, Fedora's package again. After every
+// step the administrator's entry is byte for byte the same (disabled, as
+// it was left), the docker-style entry too or it is named on stderr, ours
+// follow the invariant (boot equivalence included), and the old-way
+// package's entry is there exactly while its package is.
+func fedoraHost(t *testing.T, tx fedoraTx, withSystemd bool) {
+	before := hostState(t)
+	ns := sandbox.Enter(t)
+	if ns == nil {
+		if after := hostState(t); after != before {
+			t.Fatalf("the host changed:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+		return
+	}
+	sandbox.Require(t, "/lib/systemd/systemd-binfmt", "systemd")
+	sandbox.Require(t, "/usr/bin/rpm2cpio", "rpm")
+	sandbox.Require(t, "cpio", "cpio")
+	cpus := []string{"aarch64", "riscv64"}
+	cpus2 := []string{"aarch64", "s390x"}
+	all := []string{"aarch64", "riscv64", "s390x"}
+	start := time.Now()
+	build := nfpmBuilder(t)
+	v1 := withTriggers(t, build(t, interpreters(t, cpus, ""), cpus, "1.0"))
+	v2 := withTriggers(t, build(t, interpreters(t, cpus2, "\x00version 2\x00"), cpus2, "2.0"))
+	fedora := fedoraQemu(t)
+	old1, old2 := oldWay(t, "1"), oldWay(t, "2")
+	t.Logf("packages built in %.1fs", time.Since(start).Seconds())
+
+	s := &suite{t: t, ns: ns, r: ns.DNFRoot(), hellos: map[string]string{}}
+	// The host's own binfmt.d files are not the Fedora host's: hide them
+	// (whiteouts in the overlay; the host keeps its files).
+	hostConfs, _ := filepath.Glob(s.r.Path("/usr/lib/binfmt.d/*"))
+	for _, f := range hostConfs {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if withSystemd {
+		if err := os.MkdirAll(s.r.Path(scriptletsSystemdBooted), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		s.do("install systemd's trigger", func() (string, error) { return s.r.DNF("install", systemdTrigger(t)) })
+	}
+	for _, cpu := range all {
+		bin := sandbox.CrossBuild(t, goarch[cpu], sandbox.HelloSource("hello from "+cpu))
+		data, _ := os.ReadFile(bin)
+		p := "/tmp/hello-" + cpu
+		os.WriteFile(s.r.Path(p), data, 0o755)
+		s.hellos[cpu] = p
+	}
+	fs := &binfmt.FS{Dir: s.r.BinfmtDir}
+	var dockerName = "qemu-docker-riscv64"
+	dockerGone := false // named on stderr once flushed
+
+	// After every step.
+	check := func(out string, ours []string) {
+		s.t.Helper()
+		tab := s.table()
+		for n, want := range s.frozen {
+			got, ok := tab[n]
+			switch {
+			case ok && got == want:
+			case n == dockerName && !ok && (dockerGone || strings.Contains(out, `entry "`+dockerName+`"`)):
+				// Flushed by systemd-binfmt: it cannot be registered
+				// again, and the guard said so.
+				if !dockerGone && !strings.Contains(out, "cannot be registered again") {
+					s.t.Fatalf("the docker-style entry was lost without a word:\n%s", out)
+				}
+				dockerGone = true
+			default:
+				s.t.Fatalf("entry %s changed:\n%q\nwant\n%q\n--- output:\n%s", n, got, want, out)
+			}
+		}
+		if ours != nil {
+			s.installedFedora(ours, all)
+		}
+	}
+	oldLive := func(want bool, version string) {
+		s.t.Helper()
+		l, err := fs.Entry("oldway")
+		if !want {
+			if err == nil {
+				s.t.Fatalf("the old-way package's entry is still registered: %+v", l)
+			}
+			return
+		}
+		if err != nil {
+			s.t.Fatalf("the old-way package's entry is not registered: %v", err)
+		}
+		// F pins the file on disk now: the entry was registered after
+		// the interpreter file was last replaced.
+		st, err := os.Stat(filepath.Join(s.r.BinfmtDir, "oldway"))
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		var ist syscall.Stat_t
+		if err := syscall.Stat(s.r.Path("/usr/libexec/oldway-binfmt/run"), &ist); err != nil {
+			s.t.Fatal(err)
+		}
+		if ctime := time.Unix(ist.Ctim.Sec, ist.Ctim.Nsec); ctime.After(st.ModTime()) {
+			s.t.Fatalf("the old-way entry (registered %v) pins the interpreter replaced at %v by version %s", st.ModTime(), ctime, version)
+		}
+	}
+
+	s.step("Fedora's package", func() string {
+		out := s.do("install Fedora's package", func() (string, error) { return tx.install(s.r, fedora) })
+		if !withSystemd {
+			// On a container host nothing registers at install; the
+			// entry is there from the host's boot. Do what that boot did.
+			s.do("systemd-binfmt at boot", func() (string, error) { return s.r.Chroot("/usr/lib/systemd/systemd-binfmt") })
+		}
+		live, err := fs.Raw("qemu-aarch64")
+		if err != nil || !strings.Contains(string(live), "fffffffffffffffcff") {
+			s.t.Fatalf("Fedora's qemu-aarch64 is not live: %v\n%s", err, live)
+		}
+		if err := fs.RegisterString("admin-entry", ":admin-entry:M::ADMINMAGIC::/bin/true:"); err != nil {
+			s.t.Fatal(err)
+		}
+		if err := fs.Disable("admin-entry"); err != nil {
+			s.t.Fatal(err)
+		}
+		// A docker-style entry (tonistiigi/binfmt): F, and the
+		// interpreter deleted once registered, as when its container
+		// exits.
+		interp := filepath.Join(t.TempDir(), "qemu-riscv64")
+		data, _ := os.ReadFile("/usr/bin/qemu-riscv64-static")
+		if err := os.WriteFile(interp, data, 0o755); err != nil {
+			s.t.Fatal(err)
+		}
+		if err := fs.RegisterString(dockerName, ":"+dockerName+":M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xf3\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:"+interp+":OCF"); err != nil {
+			s.t.Fatal(err)
+		}
+		os.Remove(interp)
+		s.frozen = map[string]string{}
+		for _, n := range []string{"admin-entry", dockerName} {
+			raw, _ := fs.Raw(n)
+			s.frozen[n] = string(raw)
+		}
+		return out
+	})
+	s.step("swap to ours", func() string {
+		out := s.do("swap to ours", func() (string, error) { return tx.swap(s.r, "qemu-user-static-aarch64", v1) })
+		if os.Getenv("FEDORA_DEBUG") != "" {
+			trig, _ := s.r.RPM("-q", "--filetriggers", pkgName)
+			state, _ := os.ReadFile(s.r.Path("/run/binfmtctl/transaction"))
+			s.t.Logf("triggers:\n%s\nstate:\n%s", trig, state)
+		}
+		check(out, cpus)
+		return out
+	})
+	s.step("old-way package installed", func() string {
+		out := s.do("install the old-way package", func() (string, error) { return tx.install(s.r, old1) })
+		check(out, cpus)
+		oldLive(true, "1")
+		return out
+	})
+	s.step("our upgrade", func() string {
+		out := s.do("upgrade ours", func() (string, error) { return tx.install(s.r, v2) })
+		check(out, cpus2)
+		oldLive(true, "1")
+		return out
+	})
+	s.step("old-way package upgraded", func() string {
+		out := s.do("upgrade the old-way package", func() (string, error) { return tx.install(s.r, old2) })
+		check(out, cpus2)
+		oldLive(true, "2")
+		return out
+	})
+	s.step("old-way package removed", func() string {
+		out := s.do("remove the old-way package", func() (string, error) { return tx.remove(s.r, "oldway-binfmt") })
+		check(out, cpus2)
+		oldLive(false, "")
+		return out
+	})
+	s.step("ours removed", func() string {
+		out := s.do("remove ours", func() (string, error) { return tx.remove(s.r, pkgName) })
+		check(out, nil)
+		for n := range s.table() {
+			if _, ok := s.frozen[n]; !ok {
+				s.t.Fatalf("entry %s is left after remove", n)
+			}
+		}
+		s.noFilesLeft(all)
+		return out
+	})
+	s.step("Fedora's package again", func() string {
+		// No helper is installed any more, so nothing guards the other
+		// entries from systemd's flush: that is Fedora as it is.
+		out := s.do("install Fedora's package again", func() (string, error) { return tx.install(s.r, fedora) })
+		live, err := fs.Raw("qemu-aarch64")
+		if withSystemd {
+			if err != nil || !strings.Contains(string(live), "fffffffffffffffcff") {
+				s.t.Fatalf("Fedora's qemu-aarch64 is not live after its install: %v\n%s", err, live)
+			}
+		} else if err == nil {
+			// Nothing registers it without systemd and without the
+			// helper: the next boot does.
+			s.t.Fatalf("qemu-aarch64 is live with no helper and no systemd: %s", live)
+		}
+		return out
+	})
+}
+
+// scriptletsSystemdBooted is systemd's "booted with systemd" marker,
+// which makes its binfmt trigger run.
+const scriptletsSystemdBooted = "/run/systemd/system"
+
+// installedFedora checks our entries as installed does, with the root's
+// status output, and boot equivalence for the qemu entries.
+func (s *suite) installedFedora(cpus, all []string) {
+	s.t.Helper()
+	out, err := s.r.Chroot("/usr/bin/binfmtctl", "status", "--json")
+	s.must("binfmtctl status --json", out, err)
+	var report struct {
+		Entries []struct {
+			Name              string `json:"name"`
+			Owner             string `json:"owner"`
+			InterpreterExists bool   `json:"interpreter_exists"`
+			StalePin          bool   `json:"stale_pin"`
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		s.t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	owned := map[string]bool{}
+	for _, e := range report.Entries {
+		if e.Name == "qemu-docker-riscv64" {
+			continue
+		}
+		if strings.HasPrefix(e.Name, "qemu-") {
+			if e.Owner != pkgName || !e.InterpreterExists || e.StalePin {
+				s.t.Fatalf("entry %s: owner %q, interpreter present %v, stale pin %v\n%s", e.Name, e.Owner, e.InterpreterExists, e.StalePin, s.dumpTable())
+			}
+			owned[e.Name] = true
+		}
+	}
+	for _, cpu := range all {
+		if contains(cpus, cpu) {
+			if !owned["qemu-"+cpu] {
+				s.t.Fatalf("qemu-%s is not registered and owned by %s\n%s", cpu, pkgName, s.dumpTable())
+			}
+			s.runs(cpu)
+		} else if owned["qemu-"+cpu] {
+			s.t.Fatalf("qemu-%s is still registered", cpu)
+		}
+	}
+	s.bootEquivalent("qemu-docker-riscv64")
+}
+
+func TestFedoraHostDNF(t *testing.T) { fedoraHost(t, fedoraViaDNF, true) }
+func TestFedoraHostRPM(t *testing.T) { fedoraHost(t, fedoraViaRPM, true) }
+
+// TestContainerHostDNF is the same scenario without systemd's trigger
+// and without /run/systemd/system: a container host.
+func TestContainerHostDNF(t *testing.T) { fedoraHost(t, fedoraViaDNF, false) }
+func TestContainerHostRPM(t *testing.T) { fedoraHost(t, fedoraViaRPM, false) }
+
+// do runs f and fails the test when it fails, showing its output.
+func (s *suite) do(what string, f func() (string, error)) string {
+	s.t.Helper()
+	out, err := f()
+	return s.must(what, out, err)
+}
