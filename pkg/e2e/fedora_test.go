@@ -287,6 +287,17 @@ func fedoraHost(t *testing.T, tx fedoraTx, withSystemd bool) {
 		if ctime := time.Unix(ist.Ctim.Sec, ist.Ctim.Nsec); ctime.After(st.ModTime()) {
 			s.t.Fatalf("the old-way entry (registered %v) pins the interpreter replaced at %v by version %s", st.ModTime(), ctime, version)
 		}
+		// status names its package, which has no record: its file
+		// defines the entry.
+		out := s.do("binfmtctl status --json oldway", func() (string, error) { return s.r.Chroot("/usr/bin/binfmtctl", "status", "--json", "oldway") })
+		var report struct {
+			Entries []struct {
+				Owner string `json:"owner"`
+			} `json:"entries"`
+		}
+		if err := json.Unmarshal([]byte(out), &report); err != nil || len(report.Entries) != 1 || report.Entries[0].Owner != "oldway-binfmt" {
+			s.t.Fatalf("status does not name oldway-binfmt as the owner of its entry (%v):\n%s", err, out)
+		}
 	}
 
 	s.step("Fedora's package", func() string {
@@ -421,10 +432,19 @@ func (s *suite) installedFedora(cpus, all []string) {
 			owned[e.Name] = true
 		}
 	}
+	// Claimed by our record, not only defined by our files: the erase
+	// unregisters what the record claims.
+	record, err := os.ReadFile(s.r.Path("/var/lib/binfmtctl/" + pkgName))
+	if err != nil {
+		s.t.Fatalf("reading our record: %v", err)
+	}
 	for _, cpu := range all {
 		if contains(cpus, cpu) {
 			if !owned["qemu-"+cpu] {
 				s.t.Fatalf("qemu-%s is not registered and owned by %s\n%s", cpu, pkgName, s.dumpTable())
+			}
+			if !strings.Contains(string(record), "== qemu-"+cpu+"\n") {
+				s.t.Fatalf("our record does not claim qemu-%s:\n%s", cpu, record)
 			}
 			s.runs(cpu)
 		} else if owned["qemu-"+cpu] {

@@ -233,6 +233,14 @@ func selfTriggers(t *testing.T, tx func(r *sandbox.Root, args ...string) (string
 		return nil, nil
 	}
 	r := ns.DNFRoot()
+	// Installed before: a transaction trigger at systemd's priority, in
+	// another package.
+	other := sandbox.BuildRPM(t, sandbox.PackageSpec{Name: "order-other", Version: "1", Triggers: []sandbox.Trigger{{
+		Kind: "transfiletriggerin", Priority: 1000700, Paths: []string{"/usr/lib/binfmt.d"}, Body: logLine("other:1000700", false),
+	}}})
+	if out, err := r.DNF("install", other); err != nil {
+		t.Fatalf("installing the other watcher: %v\n%s", err, out)
+	}
 	w := orderWatcher()
 	w.Files = orderPayload("1").Files
 	w.Post = fmt.Sprintf("echo self:post >>%s\n", orderLog)
@@ -264,6 +272,10 @@ func checkSelf(t *testing.T, in, er orderRun) {
 	// after its %posttrans, in priority order.
 	in.before(t, "self install", "filetriggerin", "self:post", "self:posttrans", "transfiletriggerin:1000701", "transfiletriggerin:1000700:lua", "transfiletriggerin:1000699")
 	in.got(t, "self install", "transfiletriggerin:1000701", "/usr/lib/binfmt.d/order-a.conf exists", "/usr/lib/binfmt.d/order-b.conf exists")
+	// The transaction triggers of the package the transaction installs
+	// run after those of packages installed before, whatever the
+	// priorities: another package's 1000700 runs before its 1000701.
+	in.before(t, "self install", "self:posttrans", "other:1000700", "transfiletriggerin:1000701")
 	// Erased, its %transfiletriggerun and %filetriggerun run for its own
 	// files while they exist (rpm 4.18 runs its %filetriggerun twice), and
 	// %filetriggerpostun after they are gone, before its own %postun.
