@@ -90,7 +90,7 @@ fmt-check:
 
 # fuzz runs each fuzz target for FUZZTIME; the corpus lives in testdata/.
 FUZZ_TARGETS := ./pkg/binfmt:FuzzParse ./pkg/binfmt:FuzzParseLine ./pkg/binfmt:FuzzParseLive ./pkg/lifecycle:FuzzParseRecord \
-	./pkg/lifecycle:FuzzParseManifests ./pkg/lifecycle:FuzzRecordRoundTrip ./pkg/lifecycle:FuzzParseTxState ./pkg/lifecycle:FuzzParseOwners ./pkg/inspect:FuzzRead ./pkg/binfmtctl:FuzzFlagSet
+	./pkg/lifecycle:FuzzParseManifests ./pkg/lifecycle:FuzzRecordRoundTrip ./pkg/lifecycle:FuzzParseTxState ./pkg/lifecycle:FuzzParseHookOwners ./pkg/inspect:FuzzRead ./pkg/binfmtctl:FuzzFlagSet
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; name=$${t##*:}; \

@@ -6,8 +6,8 @@ import _ "embed"
 var (
 	//go:embed trigger-leaving.sh
 	TriggerLeaving string
-	//go:embed trigger-gone.sh
-	TriggerGone string
+	//go:embed trigger-removing.sh
+	TriggerRemoving string
 	//go:embed trigger-early.sh
 	TriggerEarly string
 	//go:embed trigger-guard-before.sh
@@ -45,7 +45,7 @@ const (
 func Triggers() []Trigger {
 	return []Trigger{
 		{Kind: "transfiletriggerun", Priority: GuardBeforePriority, Paths: BinfmtDirs, Body: TriggerLeaving},
-		{Kind: "filetriggerpostun", Paths: BinfmtDirs, Body: TriggerGone},
+		{Kind: "filetriggerun", Paths: BinfmtDirs, Body: TriggerRemoving},
 		{Kind: "filetriggerin", Paths: BinfmtDirs, Body: TriggerEarly},
 		{Kind: "transfiletriggerin", Priority: GuardBeforePriority, Paths: BinfmtDirs, Body: TriggerGuardBefore},
 		{Kind: "transfiletriggerin", Priority: GuardAfterPriority, Paths: BinfmtDirs, Body: TriggerGuardAfter},

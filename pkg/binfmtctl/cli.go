@@ -70,7 +70,7 @@ var commands = []command{
 		flags: func(fs *flagSet, c *ctx) { fs.Bool(&c.json, "json", "", "print JSON") }},
 	{name: "cat-config", args: "", summary: "show the effective binfmt.d configuration, with the file each line comes from", run: runCatConfig},
 	{name: "hook", args: "post|preun|postun NEVRA COUNT", summary: "run a package scriptlet's hook: NEVRA is the exact package, COUNT is rpm's $1", run: runHook},
-	{name: "trigger", args: "leaving|gone|early|guard-before|guard-after PID", summary: "run a step of the rpm file triggers (files on stdin, PID is rpm's)", run: runTrigger},
+	{name: "trigger", args: "leaving|removing|early|guard-before|guard-after PID", summary: "run a step of the rpm file triggers (files on stdin, PID is rpm's)", run: runTrigger},
 	{name: "sync", args: "PACKAGE...", summary: "converge a package's entries on its installed binfmt.d files (after a hook could not run)", run: runSync},
 	{name: "prune", args: "", summary: "list entries left behind (interpreter gone, stale F pin, nothing defines them); --apply removes them", run: runPrune,
 		flags: func(fs *flagSet, c *ctx) {

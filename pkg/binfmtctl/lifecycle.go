@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
@@ -13,14 +15,20 @@ import (
 )
 
 func (c *ctx) manager() *lifecycle.Manager {
-	state := c.stateDir
+	// With --state-dir the lock is next to it (STATE.lock), so a test
+	// never locks the host's /run.
+	state, lock := c.stateDir, ""
 	if state == "" {
 		state = filepath.Join(c.root, lifecycle.DefaultStateDir)
+		lock = filepath.Join(c.root, lifecycle.DefaultLockFile)
 	}
+	// The lock is a root-only file in /run (issue 16, point 3); tests
+	// shorten its bounded wait with BINFMTCTL_LOCK_TIMEOUT.
+	timeout, _ := time.ParseDuration(os.Getenv("BINFMTCTL_LOCK_TIMEOUT"))
 	return &lifecycle.Manager{
 		BinfmtDir: c.binfmtDir,
 		Config:    c.config(),
-		Store:     lifecycle.Store{Dir: state},
+		Store:     lifecycle.Store{Dir: state, LockFile: lock, LockTimeout: timeout},
 		RPM:       lifecycle.RPM{Root: c.root},
 		Notices:   c.stderr,
 	}

@@ -20,14 +20,14 @@ const maxTriggerFiles = 100000
 //
 //	binfmtctl trigger STEP PID < files
 //
-// STEP is leaving, gone, early, guard-before or guard-after; PID is the rpm
+// STEP is leaving, removing, early, guard-before or guard-after; PID is the rpm
 // process running the transaction, the trigger shell's $PPID. The files
 // rpm passes on standard input are read as one path a line. Like the
 // hooks, a trigger never fails the transaction: what it could not do is
 // said on stderr, and the exit code is 1.
 func runTrigger(c *ctx, args []string) int {
 	if len(args) != 2 {
-		c.errorf("trigger: want STEP PID (usage: binfmtctl trigger leaving|gone|early|guard-before|guard-after PID)")
+		c.errorf("trigger: want STEP PID (usage: binfmtctl trigger leaving|removing|early|guard-before|guard-after PID)")
 		return exitUsage
 	}
 	pid, err := strconv.Atoi(args[1])
@@ -36,9 +36,9 @@ func runTrigger(c *ctx, args []string) int {
 		return exitUsage
 	}
 	switch args[0] {
-	case lifecycle.StepLeaving, lifecycle.StepGone, lifecycle.StepEarly, lifecycle.StepGuardBefore, lifecycle.StepGuardAfter:
+	case lifecycle.StepLeaving, lifecycle.StepRemoving, lifecycle.StepEarly, lifecycle.StepGuardBefore, lifecycle.StepGuardAfter:
 	default:
-		c.errorf("trigger: unknown step %q, want leaving, gone, early, guard-before or guard-after", args[0])
+		c.errorf("trigger: unknown step %q, want leaving, removing, early, guard-before or guard-after", args[0])
 		return exitUsage
 	}
 	tx, err := lifecycle.TxID("/proc", pid)

@@ -76,7 +76,7 @@ func TestConvergeIsIdempotent(t *testing.T) {
 		t.Fatalf("claims after three runs: %v %v", c, err)
 	}
 	for i := 0; i < 2; i++ {
-		if err := m.Converge("pkg", nil, false); err != nil {
+		if err := m.Apply(lifecycle.Change{Package: "pkg", Gone: files, Adopt: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -172,7 +172,7 @@ func TestConcurrentHooks(t *testing.T) {
 				if err := m.Converge(job.pkg, job.files, true); err != nil {
 					errs <- err
 				}
-				if err := m.Converge(job.pkg, nil, false); err != nil {
+				if err := m.Apply(lifecycle.Change{Package: job.pkg, Gone: job.files, Adopt: true}); err != nil {
 					errs <- err
 				}
 			}

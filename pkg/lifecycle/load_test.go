@@ -197,7 +197,7 @@ func TestLoad(t *testing.T) {
 		}
 		checkTable(t, step+" applied", ns.BinfmtDir, merge(others, applied), "")
 		checkRecord(t, step+" applied", m.Store.Dir, "pkg-load", applied)
-		if err := m.Converge("pkg-load", nil, false); err != nil {
+		if err := m.Apply(lifecycle.Change{Package: "pkg-load", Gone: files, Adopt: true}); err != nil {
 			t.Fatalf("%s: removing: %v", step, err)
 		}
 		checkTable(t, step+" removed", ns.BinfmtDir, others, "")

@@ -18,13 +18,13 @@ type Owner struct {
 	Hooks bool
 }
 
-// OwnerQuerier finds the installed packages that own files. RPM implements
-// it; a Querier without it makes the triggers treat every file as owned by
-// no package, so that they touch nothing.
+// OwnerQuerier finds the installed packages that own files and whether
+// they call the hooks. RPM implements it; without it the triggers treat
+// every file as owned by no package, so that they touch nothing.
 type OwnerQuerier interface {
-	// Owners maps each of paths that an installed package owns to its
-	// owners.
-	Owners(paths []string) (map[string][]Owner, error)
+	// HookOwners maps each of paths that an installed package owns to
+	// its owners, saying for each whether it calls the hooks.
+	HookOwners(paths []string) (map[string][]Owner, error)
 }
 
 // hookMarker is in the %post of every package that calls the hooks: our
@@ -37,8 +37,8 @@ const hookMarker = "binfmtctl hook post "
 // three never mix; the quoted %post is read by its quotes, not by lines.
 const ownersFormat = `@@ %{NAME}\n%{POSTIN:shescape}\n[%{FILENAMES}\n]`
 
-// Owners implements OwnerQuerier with one rpm -qf for all paths.
-func (r RPM) Owners(paths []string) (map[string][]Owner, error) {
+// HookOwners implements OwnerQuerier with one rpm -qf for all paths.
+func (r RPM) HookOwners(paths []string) (map[string][]Owner, error) {
 	if len(paths) == 0 {
 		return map[string][]Owner{}, nil
 	}
@@ -67,7 +67,7 @@ func (r RPM) Owners(paths []string) (map[string][]Owner, error) {
 			return nil, fmt.Errorf("asking rpm who owns %q: %v: %s", paths, err, msg)
 		}
 	}
-	pkgs, perr := ParseOwners(stdout)
+	pkgs, perr := ParseHookOwners(stdout)
 	if perr != nil {
 		return nil, perr
 	}
@@ -101,10 +101,10 @@ type OwnedFiles struct {
 	Files []string
 }
 
-// ParseOwners parses the output of ownersFormat. Lines rpm prints for a
+// ParseHookOwners parses the output of ownersFormat. Lines rpm prints for a
 // file no package owns ("file … is not owned by any package") are
 // skipped.
-func ParseOwners(r io.Reader) ([]OwnedFiles, error) {
+func ParseHookOwners(r io.Reader) ([]OwnedFiles, error) {
 	br := bufio.NewReader(r)
 	var out []OwnedFiles
 	n := 0

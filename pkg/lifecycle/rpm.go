@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -16,7 +17,14 @@ import (
 type Manifest struct {
 	Name  string
 	NEVRA string
-	Files []string
+	// Epoch, Version and Release are the header's own (the epoch as a
+	// number, 0 without one), for matching a NEVRA exactly; empty when
+	// the query output did not carry them.
+	Epoch, Version, Release string
+	// InstallTID is the id of the transaction that installed it: the
+	// instance a %post runs for has the highest.
+	InstallTID int64
+	Files      []string
 }
 
 // Querier reads installed packages from the rpm database.
@@ -27,6 +35,10 @@ type Querier interface {
 	// Installed returns the manifests of every installed package called
 	// name (several during an upgrade), or none.
 	Installed(name string) ([]Manifest, error)
+	// Owners returns, for each of paths, the names of the installed
+	// packages that own it (none: nobody's). A path missing from the
+	// result is of unknown owner.
+	Owners(paths []string) (map[string][]string, error)
 }
 
 // ErrNotInstalled is returned when rpm does not know the package.
@@ -43,10 +55,17 @@ type RPM struct {
 
 // queryFormat prints one header line per package, then its files. The
 // header starts with "@", and file names always start with "/", so the
-// two are never confused.
-const queryFormat = `@%{NAME} %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n[%{FILENAMES}\n]`
+// two are never confused. Its fields are the name, the NEVRA for
+// messages, then the epoch, version, release and install transaction
+// that an exact match compares.
+const queryFormat = `@%{NAME} %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH} %{EPOCHNUM} %{VERSION} %{RELEASE} %{INSTALLTID}\n[%{FILENAMES}\n]`
 
 func (r RPM) query(arg string) ([]Manifest, error) {
+	return r.queryArgs(arg, "-q", "--qf", queryFormat, "--", arg)
+}
+
+func (r RPM) queryArgs(what string, qargs ...string) ([]Manifest, error) {
+	arg := what
 	cmd := r.Command
 	if cmd == "" {
 		cmd = "rpm"
@@ -57,7 +76,7 @@ func (r RPM) query(arg string) ([]Manifest, error) {
 	}
 	// "--" keeps a NEVRA that starts with "-" from being read as an
 	// option; exec never involves a shell, so metacharacters are inert.
-	args = append(args, "-q", "--qf", queryFormat, "--", arg)
+	args = append(args, qargs...)
 	stdout, stderr, err := run(cmd, args)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -71,30 +90,181 @@ func (r RPM) query(arg string) ([]Manifest, error) {
 	return ParseManifests(stdout)
 }
 
-// Manifest implements Querier.
+// Manifest implements Querier. The package is looked up by its name
+// alone and the instances are filtered on version, release and, when
+// nevra carries one, epoch: rpm's own lookup of "x-1-1" matches a package
+// called "x-1" before x 1-1. Without an epoch (older callers, and the
+// scriptlets of a package without one), of the instances left the ones
+// the latest transaction installed win: after an epoch bump, 0:1-1 and
+// 1:1-1 are both in the database while the new one's %post runs.
 func (r RPM) Manifest(nevra string) (Manifest, error) {
-	ms, err := r.query(nevra)
+	want, err := ParseNEVR(nevra)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("querying rpm for %q: %w", nevra, err)
+	}
+	all, err := r.query(want.Name)
+	if errors.Is(err, ErrNotInstalled) {
+		return Manifest{}, fmt.Errorf("querying rpm for %q: %w", nevra, ErrNotInstalled)
+	}
 	if err != nil {
 		return Manifest{}, err
 	}
-	switch len(ms) {
-	case 0:
+	return pickManifest(nevra, want, all)
+}
+
+// pickManifest keeps the instances in ms that are exactly want, as
+// Manifest describes, and merges their files.
+func pickManifest(nevra string, want NEVR, ms []Manifest) (Manifest, error) {
+	var match []Manifest
+	var latest int64
+	for _, m := range ms {
+		if m.Name != want.Name || m.Version != want.Version || m.Release != want.Release {
+			continue
+		}
+		if want.Epoch != "" && m.Epoch != want.Epoch {
+			continue
+		}
+		match = append(match, m)
+		latest = max(latest, m.InstallTID)
+	}
+	if len(match) == 0 {
 		return Manifest{}, fmt.Errorf("querying rpm for %q: %w", nevra, ErrNotInstalled)
-	case 1:
-		return ms[0], nil
 	}
 	// A reinstall has two instances of one NEVRA in the database for a
 	// moment, and a multilib package one per arch; both share one name
-	// and one set of binfmt.d files, so merge them.
-	m := ms[0]
-	for _, o := range ms[1:] {
-		if o.Name != m.Name {
-			return Manifest{}, fmt.Errorf("querying rpm for %q: matches %s and %s; pass the exact name-version-release", nevra, m.NEVRA, o.NEVRA)
+	// and one set of binfmt.d files, so merge them. Instances of an
+	// older transaction with another epoch are the old side of an
+	// upgrade.
+	var m Manifest
+	for _, o := range match {
+		if want.Epoch == "" && o.InstallTID != latest && o.Epoch != epochOf(match, latest) {
+			continue
+		}
+		if m.Name == "" {
+			m = o
+			m.Files = append([]string(nil), o.Files...)
+			continue
 		}
 		m.Files = append(m.Files, o.Files...)
 	}
 	m.Files = dedupe(m.Files)
 	return m, nil
+}
+
+func epochOf(ms []Manifest, tid int64) string {
+	for _, m := range ms {
+		if m.InstallTID == tid {
+			return m.Epoch
+		}
+	}
+	return ""
+}
+
+// NEVR is a package's name, epoch, version and release.
+type NEVR struct {
+	Name, Epoch, Version, Release string
+}
+
+// ParseNEVR splits name-[epoch:]version-release, as NameOf does. Epoch
+// is "" when none is given.
+func ParseNEVR(s string) (NEVR, error) {
+	name, err := NameOf(s)
+	if err != nil {
+		return NEVR{}, err
+	}
+	vr := strings.Split(s[len(name)+1:], "-")
+	n := NEVR{Name: name, Version: vr[0], Release: vr[1]}
+	if e, v, ok := strings.Cut(n.Version, ":"); ok {
+		if e == "" || strings.Trim(e, "0123456789") != "" || v == "" {
+			return NEVR{}, fmt.Errorf("%q is not name-[epoch:]version-release: bad epoch %q", s, e)
+		}
+		n.Epoch, n.Version = strings.TrimLeft(e, "0"), v
+		if n.Epoch == "" {
+			n.Epoch = "0"
+		}
+	}
+	if strings.Contains(n.Release, ":") || strings.Contains(n.Version, ":") {
+		return NEVR{}, fmt.Errorf("%q is not name-[epoch:]version-release: stray \":\"", s)
+	}
+	return n, nil
+}
+
+// Owners implements Querier with one rpm -qf for all paths. The query
+// prints each owner's whole file list, which is how a line of output is
+// tied to the path it answers for.
+func (r RPM) Owners(paths []string) (map[string][]string, error) {
+	if len(paths) == 0 {
+		return map[string][]string{}, nil
+	}
+	cmd := r.Command
+	if cmd == "" {
+		cmd = "rpm"
+	}
+	args := []string{}
+	if r.Root != "" && r.Root != "/" {
+		args = append(args, "--root", r.Root)
+	}
+	args = append(append(args, "-qf", "--qf", queryFormat, "--"), paths...)
+	stdout, stderr, err := run(cmd, args)
+	if err != nil && stdout == nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("asking rpm who owns %s: %s not found in $PATH: is rpm installed?", strings.Join(paths, " "), cmd)
+		}
+		return nil, fmt.Errorf("asking rpm who owns %s: %v", strings.Join(paths, " "), err)
+	}
+	owners, perr := ParseOwners(stdout.String(), paths)
+	if perr == nil && err != nil && len(owners) == 0 {
+		// rpm exits non-zero for a file nobody owns too; with no answer
+		// at all, it failed.
+		return nil, fmt.Errorf("asking rpm who owns %s: %v: %s", strings.Join(paths, " "), err, firstLine(stderr.String()))
+	}
+	if perr != nil {
+		return nil, fmt.Errorf("asking rpm who owns %s: %w: %s", strings.Join(paths, " "), perr, firstLine(stderr.String()))
+	}
+	return owners, nil
+}
+
+// ParseOwners reads the output of rpm -qf --qf queryFormat for paths:
+// each path that some header's file list holds is owned by that
+// package, and each path rpm says "is not owned by any package" is
+// nobody's. A path rpm said nothing about is left out: unknown.
+func ParseOwners(out string, paths []string) (map[string][]string, error) {
+	res := map[string][]string{}
+	asked := map[string]bool{}
+	for _, p := range paths {
+		asked[p] = true
+	}
+	var rest []string
+	for _, line := range strings.Split(out, "\n") {
+		if p, ok := strings.CutPrefix(line, "file "); ok {
+			if p, ok := strings.CutSuffix(p, " is not owned by any package"); ok && asked[p] {
+				if _, seen := res[p]; !seen {
+					res[p] = []string{}
+				}
+				continue
+			}
+		}
+		rest = append(rest, line)
+	}
+	ms, err := ParseManifests(strings.NewReader(strings.Join(rest, "\n")))
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		for _, f := range m.Files {
+			if !asked[f] {
+				continue
+			}
+			found := false
+			for _, o := range res[f] {
+				found = found || o == m.Name
+			}
+			if !found {
+				res[f] = append(res[f], m.Name)
+			}
+		}
+	}
+	return res, nil
 }
 
 // Installed implements Querier.
@@ -114,11 +284,19 @@ func ParseManifests(r io.Reader) ([]Manifest, error) {
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
 		if h, ok := strings.CutPrefix(line, "@"); ok {
-			name, nevra, ok := strings.Cut(h, " ")
-			if !ok || name == "" || nevra == "" || strings.Contains(nevra, " ") {
+			f := strings.Split(h, " ")
+			if len(f) != 2 && len(f) != 6 || f[0] == "" || f[1] == "" {
 				return nil, fmt.Errorf("parsing rpm query output: line %d: bad header %q", n, h)
 			}
-			ms = append(ms, Manifest{Name: name, NEVRA: nevra})
+			m := Manifest{Name: f[0], NEVRA: f[1]}
+			if len(f) == 6 {
+				tid, err := strconv.ParseInt(f[5], 10, 64)
+				if f[2] == "" || f[3] == "" || f[4] == "" || err != nil {
+					return nil, fmt.Errorf("parsing rpm query output: line %d: bad header %q", n, h)
+				}
+				m.Epoch, m.Version, m.Release, m.InstallTID = f[2], f[3], f[4], tid
+			}
+			ms = append(ms, m)
 			continue
 		}
 		if line == "" || line == "(none)" {
@@ -237,4 +415,14 @@ func lookPath(name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+}
+
+// firstLine is the first line of rpm's error output, for a one-line
+// notice (rpm repeats a database error once per path).
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }

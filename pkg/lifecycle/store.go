@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -18,10 +19,39 @@ import (
 // DefaultStateDir is where the record lives on a running system.
 const DefaultStateDir = "/var/lib/binfmtctl"
 
-// ErrUnsafeState is returned when the state directory or a record file is
-// a symlink or is not owned by root, so that a hostile link can never make
-// the helper read or write elsewhere as root.
+// DefaultLockFile is the lock binfmtctl takes on a running system: /run
+// is root's alone, and emptied at boot.
+const DefaultLockFile = "/run/binfmtctl.lock"
+
+// ErrUnsafeState is returned when the state directory, a record file or
+// the lock file is a symlink, is not a directory or regular file as it
+// should be (a FIFO would block the reader), is owned by neither root nor
+// the user running binfmtctl, or is writable by group or others: so that
+// no hostile link or file can make the helper read or write elsewhere as
+// root, or trust claims someone else planted. The shell %postun refuses
+// the same.
 var ErrUnsafeState = errors.New("unsafe state directory")
+
+// ErrRecordTooLarge is returned by Save for a record larger than
+// MaxRecordSize, which could not be read back.
+var ErrRecordTooLarge = errors.New("record too large")
+
+// ErrLockTimeout is returned by Lock when another binfmtctl holds the
+// lock for longer than the Store's LockTimeout.
+var ErrLockTimeout = errors.New("timed out waiting for the binfmtctl lock")
+
+// MaxRecordSize is the largest record binfmtctl writes, and so reads.
+// A claim is at most a few KiB (the register string is at most 1920
+// bytes), and a few hundred bytes for qemu's entries: 16 MiB is some
+// 25,000 such entries, far more than any package ships, and Save refuses
+// more, while the entries are still manageable, rather than write what
+// could not be read back.
+var MaxRecordSize int64 = 16 << 20
+
+// DefaultLockTimeout bounds every wait for the lock: a hook that cannot
+// get it in that time says so and gives up, so nothing can hang an rpm
+// transaction (which ignores SIGTERM) for good.
+const DefaultLockTimeout = 10 * time.Second
 
 // Store is the record of what each package registered: one file per
 // package, DIR/PACKAGE, written whole through a temporary file, fsync and
@@ -44,6 +74,13 @@ var ErrUnsafeState = errors.New("unsafe state directory")
 // several claims only while one definition replaces another.
 type Store struct {
 	Dir string
+	// LockFile is the file Lock locks; "" means Dir+".lock". binfmtctl
+	// uses /run/binfmtctl.lock. Only root may open it: a lock file that
+	// anyone can open, as /var/lib was, lets any user hang every hook.
+	LockFile string
+	// LockTimeout bounds the wait for the lock; 0 means
+	// DefaultLockTimeout.
+	LockTimeout time.Duration
 }
 
 // recordHeader starts every record; the number is the format's version.
@@ -264,10 +301,14 @@ func (s Store) Save(pkg string, c Claims) error {
 		}
 		return nil
 	}
+	data := c.Render()
+	if int64(len(data)) > MaxRecordSize {
+		return fmt.Errorf("%w: the record of %s would be %d bytes for %d entries, more than the %d binfmtctl reads back; nothing registered", ErrRecordTooLarge, pkg, len(data), len(c), MaxRecordSize)
+	}
 	if err := mkdirSafe(s.Dir); err != nil {
 		return err
 	}
-	return writeAtomic(s.Dir, pkg, c.Render())
+	return writeAtomic(s.Dir, pkg, data)
 }
 
 func readDirNames(dir string) ([]string, error) {
@@ -284,34 +325,61 @@ func readDirNames(dir string) ([]string, error) {
 	return names, nil
 }
 
-// readNoFollow reads a record file, refusing a symlink in its place.
+// readNoFollow reads a record file, refusing a symlink in its place, and
+// anything but a regular file of root's (or the caller's) that group and
+// others cannot write: the claims in it decide what is unregistered. It
+// opens with O_NONBLOCK and checks the type with fstat before reading, so
+// a FIFO planted in its place cannot block the reader.
 func readNoFollow(p string) ([]byte, error) {
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
 			return nil, fmt.Errorf("%w: record %q is a symlink", ErrUnsafeState, p)
 		}
 		return nil, fmt.Errorf("reading record %q: %w", p, err)
 	}
-	f := os.NewFile(uintptr(fd), p)
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("reading record %q: %w", p, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: record %q is not a regular file", ErrUnsafeState, p)
+	if err := checkFile("record", p, &st); err != nil {
+		return nil, err
 	}
-	// A record is a few hundred bytes per entry; refuse anything absurd.
-	if fi.Size() > 1<<20 {
-		return nil, fmt.Errorf("reading record %q: %d bytes is too large", p, fi.Size())
+	if st.Size > MaxRecordSize {
+		return nil, fmt.Errorf("reading record %q: %d bytes is more than the %d binfmtctl writes", p, st.Size, MaxRecordSize)
 	}
-	buf := make([]byte, fi.Size())
-	n, err := f.ReadAt(buf, 0)
-	if err != nil && n != len(buf) {
-		return nil, fmt.Errorf("reading record %q: %w", p, err)
+	buf := make([]byte, st.Size)
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Pread(fd, buf[n:], int64(n))
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading record %q: %w", p, err)
+		}
+		if m == 0 {
+			break
+		}
+		n += m
 	}
 	return buf[:n], nil
+}
+
+// checkFile refuses a state file that is not a regular file, is owned by
+// neither root nor the caller, or is writable by group or others.
+func checkFile(what, p string, st *unix.Stat_t) error {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("%w: %s %q is not a regular file", ErrUnsafeState, what, p)
+	}
+	if st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("%w: %s %q is owned by uid %d, not root", ErrUnsafeState, what, p, st.Uid)
+	}
+	if st.Mode&0o022 != 0 {
+		return fmt.Errorf("%w: %s %q is writable by group or others (mode %04o)", ErrUnsafeState, what, p, st.Mode&0o7777)
+	}
+	return nil
 }
 
 func mkdirSafe(d string) error {
@@ -367,25 +435,72 @@ func syncDir(dir string) error {
 	return unix.Fsync(fd)
 }
 
-// Lock takes an exclusive lock that serialises hooks. It locks the
-// directory above the state directory, which always exists and is never
-// removed, because the state directory itself comes and goes.
+// Lock takes an exclusive lock that serialises hooks, sync and prune.
+// It locks LockFile, a file only root can open (mode 0600 in a
+// directory only root can write), so no other user can take the lock
+// and hang a transaction: flock needs an open file, and an O_PATH one
+// does not do. The wait is bounded by LockTimeout; past it Lock returns
+// an error wrapping ErrLockTimeout. The file is created on first use and
+// never removed, because removing a lock file races with its waiters.
 func (s Store) Lock() (unlock func(), err error) {
-	parent := filepath.Dir(filepath.Clean(s.Dir))
-	fd, err := unix.Open(parent, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	p := s.LockFile
+	if p == "" {
+		p = filepath.Clean(s.Dir) + ".lock"
+	}
+	timeout := s.LockTimeout
+	if timeout <= 0 {
+		timeout = DefaultLockTimeout
+	}
+	open := func() (int, error) {
+		// O_NONBLOCK: a FIFO in its place must not block the open.
+		return unix.Open(p, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
+	}
+	fd, err := open()
 	if errors.Is(err, unix.ENOENT) {
-		// A bare root (a fresh image) may have no /var/lib yet.
-		if err := os.MkdirAll(parent, 0o755); err != nil {
-			return nil, fmt.Errorf("locking %q: %w", parent, err)
+		// A bare root (a fresh image) may have no /run or /var/lib yet.
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, fmt.Errorf("locking %q: %w", p, err)
 		}
-		fd, err = unix.Open(parent, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		fd, err = open()
+	}
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("%w: lock file %q is a symlink", ErrUnsafeState, p)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("locking %q: %w", parent, err)
+		return nil, fmt.Errorf("locking %q: %w", p, err)
 	}
-	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("locking %q: %w", parent, err)
+		return nil, fmt.Errorf("locking %q: %w", p, err)
 	}
-	return func() { unix.Close(fd) }, nil
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		unix.Close(fd)
+		// The same words as for a record; the mode is fixed below.
+		st.Mode &^= 0o022
+		return nil, checkFile("lock file", p, &st)
+	}
+	if st.Mode&0o077 != 0 {
+		// Readable by others, someone else could open and lock it.
+		if err := unix.Fchmod(fd, 0o600); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("locking %q: making it root's alone: %w", p, err)
+		}
+	}
+	deadline := time.Now().Add(timeout)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { unix.Close(fd) }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			unix.Close(fd)
+			return nil, fmt.Errorf("locking %q: %w", p, err)
+		}
+		if time.Now().After(deadline) {
+			unix.Close(fd)
+			return nil, fmt.Errorf("%w: %s is held by another binfmtctl for more than %v", ErrLockTimeout, p, timeout)
+		}
+		time.Sleep(wait)
+	}
 }

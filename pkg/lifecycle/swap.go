@@ -6,33 +6,16 @@ import (
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
 )
 
-// LeftBehind is the swap rule (docs/lifecycle.md, "The swap from Fedora's
-// package"): a live entry that no binfmt.d file on disk defines any more,
-// and whose interpreter path is one of the package's own files, was left
-// behind by a removed package, the one whose files this package now
-// holds (Fedora's qemu-user-static-<group>, whose scriptlets never
-// unregister). It is not someone else's: the package's hook replaces it
-// with its own definition and claims it.
-//
-// files is the package's file list, onDisk what the binfmt.d files on
-// disk define now, by name (Manager.onDisk).
-func LeftBehind(live binfmt.Live, files []string, onDisk map[string]binfmt.Line) bool {
-	if d, ok := onDisk[live.Name]; ok && live.Matches(d.Entry) {
-		return false
-	}
-	interp := filepath.Clean(live.Interpreter)
+// hasPath reports whether p, cleaned, is one of files: the swap rule's
+// "the interpreter path is one of the package's own files" (Plan).
+func hasPath(files []string, p string) bool {
+	p = filepath.Clean(p)
 	for _, f := range files {
-		if filepath.Clean(f) == interp {
+		if filepath.Clean(f) == p {
 			return true
 		}
 	}
 	return false
-}
-
-// leftBehind is LeftBehind with the files on disk read now.
-func (m *Manager) leftBehind(live binfmt.Live, files []string) bool {
-	disk, _ := m.onDisk()
-	return LeftBehind(live, files, disk)
 }
 
 // fileOwners names, for each entry no record claims, the installed
@@ -40,8 +23,7 @@ func (m *Manager) leftBehind(live binfmt.Live, files []string) bool {
 // that never calls the hooks (or whose record is gone) still owns what
 // its files define. One rpm query covers every such file.
 func (m *Manager) fileOwners(entries []EntryStatus, lives []binfmt.Live) {
-	q, ok := m.RPM.(OwnerQuerier)
-	if !ok {
+	if m.RPM == nil {
 		return
 	}
 	disk, _ := m.onDisk()
@@ -61,13 +43,13 @@ func (m *Manager) fileOwners(entries []EntryStatus, lives []binfmt.Live) {
 	if len(paths) == 0 {
 		return
 	}
-	owners, err := q.Owners(dedupe(paths))
+	owners, err := m.RPM.Owners(dedupe(paths))
 	if err != nil {
 		return
 	}
 	for i, p := range want {
 		if os := owners[p]; len(os) > 0 {
-			entries[i].Owner = os[0].Name
+			entries[i].Owner = os[0]
 		}
 	}
 }

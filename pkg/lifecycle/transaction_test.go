@@ -45,16 +45,31 @@ type testPkg struct {
 	name, version string
 	confs         map[string]string // binfmt.d file name -> content
 	self          bool
+	// paths are more files: absolute path -> content.
+	paths map[string]string
+	// epoch and release, "" for none and "1".
+	epoch, release string
+	obsoletes      []string
 }
 
 func (p testPkg) interp() string { return "/usr/libexec/" + p.name + "/interp" }
 
+func (p testPkg) rel() string {
+	if p.release == "" {
+		return "1"
+	}
+	return p.release
+}
+
 func (p testPkg) build(t *testing.T, helper string) string {
 	t.Helper()
 	spec := sandbox.PackageSpec{
-		Name:    p.name,
-		Version: p.version,
-		Arch:    "x86_64",
+		Name:      p.name,
+		Epoch:     p.epoch,
+		Version:   p.version,
+		Release:   p.release,
+		Arch:      "x86_64",
+		Obsoletes: p.obsoletes,
 		Files: []sandbox.File{
 			{Dst: "/usr/libexec/" + p.name, Type: "dir", Mode: 0o755},
 			{Dst: p.interp(), Src: sandbox.CrossBuild(t, runtime.GOARCH, strings.Replace(interpreterSource, "VERSION", p.name+"-"+p.version, 1)), Mode: 0o755},
@@ -63,8 +78,11 @@ func (p testPkg) build(t *testing.T, helper string) string {
 	for name, content := range p.confs {
 		spec.Files = append(spec.Files, sandbox.File{Dst: "/usr/lib/binfmt.d/" + name, Content: []byte(content), Mode: 0o644})
 	}
+	for path, content := range p.paths {
+		spec.Files = append(spec.Files, sandbox.File{Dst: path, Content: []byte(content), Mode: 0o644})
+	}
 	if p.self {
-		s := scriptlets.Render(p.name, p.version, "1")
+		s := scriptlets.Render(p.name, p.version, p.rel())
 		spec.Post, spec.PreUn, spec.PostUn = s.Post, s.Preun, s.Postun
 		spec.Files = append(spec.Files, sandbox.File{Dst: "/usr/bin/binfmtctl", Src: helper, Mode: 0o755})
 	} else {
@@ -80,9 +98,12 @@ func (p testPkg) build(t *testing.T, helper string) string {
 // rpm and the real macros file.
 func rpmEval(t *testing.T, p testPkg, macro string) string {
 	t.Helper()
-	out, err := exec.Command("rpm", "--load", "../../spec/macros.binfmtctl",
-		"--define", "name "+p.name, "--define", "version "+p.version, "--define", "release 1",
-		"--eval", macro).CombinedOutput()
+	args := []string{"--load", "../../spec/macros.binfmtctl",
+		"--define", "name " + p.name, "--define", "version " + p.version, "--define", "release " + p.rel()}
+	if p.epoch != "" {
+		args = append(args, "--define", "epoch "+p.epoch)
+	}
+	out, err := exec.Command("rpm", append(args, "--eval", macro)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("rpm --eval %s: %v\n%s", macro, err, out)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -22,11 +21,12 @@ const (
 	// every binfmt.d file that will be removed or replaced on standard
 	// input, while they all still exist. It records what they define.
 	StepLeaving = "leaving"
-	// StepGone is %filetriggerpostun, once per package whose binfmt.d
-	// files were removed, with those files (now gone) on standard input.
-	// It unregisters what they defined for packages that never call the
-	// hooks.
-	StepGone = "gone"
+	// StepRemoving is %filetriggerun, once per package whose binfmt.d
+	// files the transaction removes, with exactly those files (not the
+	// ones an upgrade replaces) on standard input, while they exist, just
+	// before the package's %preun. It unregisters what they define, for
+	// packages that never call the hooks.
+	StepRemoving = "removing"
 	// StepEarly is %filetriggerin, once per package that installs
 	// binfmt.d files, before that package's %post: it keeps the table as
 	// it was then, for when systemd's trigger runs before guard-before.
@@ -54,49 +54,59 @@ const SystemdBooted = "/run/systemd/system"
 // files rpm gave the trigger on standard input.
 func (m *Manager) Trigger(step, tx string, files []string) error {
 	files = binfmtFiles(files)
+	switch step {
+	case StepLeaving, StepRemoving, StepEarly, StepGuardBefore, StepGuardAfter:
+	default:
+		return fmt.Errorf("unknown trigger step %q, want %s, %s, %s, %s or %s", step, StepLeaving, StepRemoving, StepEarly, StepGuardBefore, StepGuardAfter)
+	}
 	unlock, err := m.Store.Lock()
 	if err != nil {
 		return err
 	}
-	defer unlock()
 	ts := m.txStore()
 	st, err := ts.Load(tx)
 	if err != nil {
+		unlock()
 		return fmt.Errorf("trigger %s: %w", step, err)
 	}
 	key := step
-	if step == StepGone && len(files) > 0 {
+	if step == StepRemoving && len(files) > 0 {
 		// Once per package: rpm runs this step for each one.
 		key += " " + files[0]
 	}
 	if step != StepEarly && st.HasRun(key) {
 		// The other package that ships the helper carries the same
 		// trigger, and it already ran in this transaction.
+		unlock()
 		return nil
 	}
-	var runErr error
+	var errs []error
 	switch step {
 	case StepLeaving:
-		runErr = m.leaving(st, files)
-	case StepGone:
-		runErr = m.gone(st, files)
+		errs = append(errs, m.leaving(st, files))
 	case StepEarly:
-		runErr = m.early(st)
-		key = "" // every time: the latest state before a %post
+		errs = append(errs, m.early(st))
 	case StepGuardBefore:
-		runErr = m.guardBefore(st)
+		errs = append(errs, m.guardBefore(st))
 	case StepGuardAfter:
-		runErr = m.guardAfter(st, files)
-	default:
-		return fmt.Errorf("unknown trigger step %q, want %s, %s, %s, %s or %s", step, StepLeaving, StepGone, StepEarly, StepGuardBefore, StepGuardAfter)
+		errs = append(errs, m.guardAfter(st))
 	}
-	if key != "" {
+	if step != StepEarly {
 		st.Ran = append(st.Ran, key)
 	}
 	if err := ts.Save(st); err != nil {
-		return errors.Join(runErr, fmt.Errorf("trigger %s: %w", step, err))
+		errs = append(errs, fmt.Errorf("trigger %s: %w", step, err))
 	}
-	return runErr
+	// The cleanup goes through Apply, the path hooks and sync take, which
+	// takes the lock itself.
+	unlock()
+	switch step {
+	case StepRemoving:
+		errs = append(errs, m.cleanupRemoving(files))
+	case StepGuardAfter:
+		errs = append(errs, m.cleanupInstalled(st, files))
+	}
+	return errors.Join(errs...)
 }
 
 func (m *Manager) txStore() TxStore {
@@ -123,7 +133,7 @@ func (m *Manager) owners(files []string) map[string][]Owner {
 	if !ok || len(files) == 0 {
 		return map[string][]Owner{}
 	}
-	o, err := q.Owners(files)
+	o, err := q.HookOwners(files)
 	if err != nil {
 		m.notice("%v; leaving the entries of %s alone", err, strings.Join(files, ", "))
 		return map[string][]Owner{}
@@ -143,16 +153,6 @@ func (m *Manager) leaving(st *TxState, files []string) error {
 		st.Leaving = append(st.Leaving, lf)
 	}
 	return nil
-}
-
-// gone unregisters, for packages that never call the hooks, what their
-// removed files defined.
-func (m *Manager) gone(st *TxState, files []string) error {
-	in, err := m.cleanupInput(st, nil, files)
-	if err != nil || in.fs == nil {
-		return err
-	}
-	return m.apply(in.fs, PlanCleanup(in.CleanupInput))
 }
 
 // early keeps the table as it is now, before a package's %post.
@@ -197,7 +197,7 @@ func (m *Manager) guardBefore(st *TxState) error {
 			}
 		}
 	}
-	return m.snapshot(fs, st, StepGuardBefore)
+	return m.takeSnapshot(fs, st, StepGuardBefore)
 }
 
 // Flushed reports whether the table was flushed between the snapshot
@@ -228,34 +228,23 @@ func Flushed(before, now []RawEntry, onDisk map[string]binfmt.Line, leaving []bi
 	return false
 }
 
-// guardAfter puts back what systemd-binfmt flushed, then does the
-// install and upgrade part of the cleanup.
-func (m *Manager) guardAfter(st *TxState, files []string) error {
+// guardAfter puts back what systemd-binfmt flushed; cleanupInstalled
+// follows.
+func (m *Manager) guardAfter(st *TxState) error {
 	fs, err := binfmt.Open(m.BinfmtDir)
 	if err != nil {
-		if len(m.plainFiles(st, files)) > 0 {
-			m.notice("%v; binfmt entries of %s left to systemd-binfmt at the next boot", err, strings.Join(files, ", "))
-		}
 		return nil
 	}
-	var errs []error
 	if st.HasRun(StepGuardBefore) {
-		errs = append(errs, m.restore(fs, st.Snapshot, st))
-	} else {
-		// Against the priorities: systemd's trigger may not have run
-		// yet. Snapshot now; guard-before, when it runs, puts back.
-		m.notice("rpm ran the file trigger at priority 1000699 before the one at 1000701, against their priorities: taking the snapshot now, to put back after systemd-binfmt")
-		errs = append(errs, m.snapshot(fs, st, StepGuardAfter))
+		return m.restore(fs, st.Snapshot, st)
 	}
-	in, err := m.cleanupInput(st, files, nil)
-	if err != nil {
-		return errors.Join(append(errs, err)...)
-	}
-	errs = append(errs, m.apply(fs, PlanCleanup(in.CleanupInput)))
-	return errors.Join(errs...)
+	// Against the priorities: systemd's trigger may not have run yet.
+	// Snapshot now; guard-before, when it runs, puts back.
+	m.notice("rpm ran the file trigger at priority 1000699 before the one at 1000701, against their priorities: taking the snapshot now, to put back after systemd-binfmt")
+	return m.takeSnapshot(fs, st, StepGuardAfter)
 }
 
-func (m *Manager) snapshot(fs *binfmt.FS, st *TxState, by string) error {
+func (m *Manager) takeSnapshot(fs *binfmt.FS, st *TxState, by string) error {
 	es, err := m.table(fs)
 	if err != nil {
 		return err
@@ -431,240 +420,98 @@ func definedBy(l binfmt.Live, defs []binfmt.Entry) bool {
 	return false
 }
 
-// Op is one write the cleanup plans.
-type Op struct {
-	// Kind is "register", "repin" (unregister and register the same
-	// definition, so that F pins the file now on disk), "replace"
-	// (unregister and register another definition) or "unregister".
-	Kind string
-	Name string
-	// Line is what to register; empty for unregister.
-	Line binfmt.Line
-	// Old is the live entry the op expects, for replace, repin and
-	// unregister: the op is skipped when the entry changed meanwhile.
-	Old *binfmt.Live
-	Why string
+// cleanupRemoving gives the binfmt.d files rpm is about to remove (the
+// %filetriggerun of one package, while they exist) the erase of a package
+// that calls the hooks, when none of their owners does: Plan with the
+// files as gone, adopting what they define exactly. Files of packages
+// that call the hooks are left to the hooks; a file no package owns is
+// the administrator's.
+func (m *Manager) cleanupRemoving(files []string) error {
+	plain := m.plain(files)
+	if len(plain) == 0 {
+		return nil
+	}
+	if _, err := binfmt.Open(m.BinfmtDir); err != nil {
+		m.notice("%v; the entries of %s stay until the next reboot", err, strings.Join(plain, ", "))
+		return nil
+	}
+	return m.Apply(Change{Gone: plain, Adopt: true})
 }
 
-// CleanupInput is what PlanCleanup decides from.
-type CleanupInput struct {
-	// Installed are binfmt.d files this transaction installed or
-	// replaced (guard-after's standard input), Removed those it removed
-	// (gone's), each with what it defines: Installed as the lookup
-	// resolves its name now, Removed as it was (from leaving).
-	Installed, Removed []FileDefs
-	// Leaving maps a path to what it defined before the transaction.
-	Leaving map[string][]binfmt.Entry
-	Live    map[string]binfmt.Live
-	OnDisk  map[string]binfmt.Line
-	// SystemdRuns is true when systemd's binfmt trigger runs
-	// systemd-binfmt in this transaction (/run/systemd/system exists):
-	// it registers every file's entries then, so the cleanup does not.
-	SystemdRuns bool
-}
-
-// FileDefs is a binfmt.d file of a package, with its owners.
-type FileDefs struct {
-	Path   string
-	Owners []Owner
-	Lines  []binfmt.Line
-}
-
-// plain reports whether no owner calls the hooks (and some package owns
-// the file: an unowned file is the administrator's).
-func (f FileDefs) plain() bool {
-	if len(f.Owners) == 0 {
-		return false
+// cleanupInstalled registers the entries of binfmt.d files this
+// transaction installed, for packages that never call the hooks, where
+// systemd's trigger does not run (it registers every file after its
+// flush): Plan with the files as the ones that define entries, adopting
+// exact matches. A file that replaced an older version (it was leaving)
+// is registered again, so that F pins the new interpreter file, and what
+// the older version defined is taken as the transaction's, so that a
+// changed or dropped definition is replaced or removed.
+func (m *Manager) cleanupInstalled(st *TxState, files []string) error {
+	if _, err := os.Stat(filepath.Join(m.Config.Root, SystemdBooted)); err == nil {
+		return nil
 	}
-	for _, o := range f.Owners {
-		if o.Hooks {
-			return false
-		}
+	plain := m.plain(files)
+	if len(plain) == 0 {
+		return nil
 	}
-	return true
-}
-
-// PlanCleanup decides the writes that give a package that never calls
-// the hooks the lifecycle of one that does:
-//
-//   - a removed file's entries are unregistered, while the live entry
-//     still matches what the file defined and no file on disk defines
-//     the name; where another file on disk defines it differently, its
-//     definition replaces the live one, as a boot would;
-//   - an installed file's entries are registered where systemd's trigger
-//     does not run; on an upgrade (the file was leaving too) an entry
-//     that still matches the old or the new definition is registered
-//     again, so that F pins the new interpreter file; entries the old
-//     version of the file defined and the new one does not go as for a
-//     removed file;
-//   - anything else under those names is someone else's and is left
-//     alone.
-//
-// Files of packages that call the hooks are left to the hooks.
-func PlanCleanup(in CleanupInput) []Op {
-	var ops []Op
-	planned := map[string]bool{}
-	add := func(op Op) {
-		if !planned[op.Name] {
-			planned[op.Name] = true
-			ops = append(ops, op)
-		}
+	if _, err := binfmt.Open(m.BinfmtDir); err != nil {
+		m.notice("%v; binfmt entries of %s left to systemd-binfmt at the next boot", err, strings.Join(plain, ", "))
+		return nil
 	}
-	drop := func(old binfmt.Entry, why string) {
-		live, ok := in.Live[old.Name]
-		if !ok || !live.Matches(old) {
-			return
-		}
-		cur, defined := in.OnDisk[old.Name]
-		switch {
-		case !defined:
-			add(Op{Kind: "unregister", Name: old.Name, Old: &live, Why: why})
-		case !binfmt.SameDefinition(cur.Entry, old):
-			add(Op{Kind: "replace", Name: old.Name, Line: cur, Old: &live, Why: "defined now by " + cur.File})
-		}
-	}
-	for _, f := range in.Removed {
-		if !f.plain() {
+	var fresh, upgraded []string
+	var replaced []ConfFile
+	for _, f := range plain {
+		old, ok := st.leavingFile(f)
+		if !ok {
+			fresh = append(fresh, f)
 			continue
 		}
-		for _, l := range f.Lines {
-			drop(l.Entry, f.Path+" was removed")
+		upgraded = append(upgraded, f)
+		cf := ConfFile{Path: old.Path}
+		for _, raw := range old.Lines {
+			if e, err := binfmt.ParseLine(raw); err == nil {
+				cf.Lines = append(cf.Lines, binfmt.Line{Entry: e, File: old.Path, Raw: raw})
+			}
 		}
+		replaced = append(replaced, cf)
 	}
-	for _, f := range in.Installed {
-		if !f.plain() {
-			continue
-		}
-		old, upgraded := in.Leaving[f.Path]
-		names := map[string]bool{}
-		for _, l := range f.Lines {
-			names[l.Name] = true
-			if in.SystemdRuns {
-				continue
-			}
-			live, ok := in.Live[l.Name]
-			switch {
-			case !ok:
-				add(Op{Kind: "register", Name: l.Name, Line: l, Why: f.Path + " was installed"})
-			case live.Matches(l.Entry) && upgraded:
-				add(Op{Kind: "repin", Name: l.Name, Line: l, Old: &live, Why: f.Path + " was upgraded"})
-			case live.Matches(l.Entry):
-				// Registered already, by the package's own %post or
-				// anyone: one mechanism per entry.
-			case upgraded && definedBy(live, old):
-				add(Op{Kind: "replace", Name: l.Name, Line: l, Old: &live, Why: f.Path + " was upgraded"})
-			}
-		}
-		for _, o := range old {
-			if !names[o.Name] {
-				drop(o, f.Path+" no longer defines it")
-			}
-		}
+	var errs []error
+	if len(fresh) > 0 {
+		errs = append(errs, m.Apply(Change{Files: fresh, Adopt: true}))
 	}
-	return ops
+	if len(upgraded) > 0 {
+		errs = append(errs, m.Apply(Change{Files: upgraded, Repin: true, Replaced: replaced, Adopt: true}))
+	}
+	return errors.Join(errs...)
 }
 
-// plainFiles are the files among files whose recorded owners never call
-// the hooks (for the notice when binfmt_misc is missing).
-func (m *Manager) plainFiles(st *TxState, files []string) []string {
+// plain keeps the files that some installed package owns and whose
+// owners never call the hooks.
+func (m *Manager) plain(files []string) []string {
+	owners := m.owners(files)
 	var out []string
 	for _, f := range files {
-		for _, l := range st.Leaving {
-			if l.Path == f && (FileDefs{Owners: l.Owners}).plain() {
-				out = append(out, f)
-			}
+		os := owners[f]
+		if len(os) == 0 {
+			continue
+		}
+		hooks := false
+		for _, o := range os {
+			hooks = hooks || o.Hooks
+		}
+		if !hooks {
+			out = append(out, f)
 		}
 	}
 	return out
 }
 
-type cleanupState struct {
-	CleanupInput
-	fs *binfmt.FS
-}
-
-// cleanupInput gathers what PlanCleanup needs: the installed files'
-// owners from rpm, the removed files' from the leaving step's record.
-func (m *Manager) cleanupInput(st *TxState, installed, removed []string) (cleanupState, error) {
-	var in cleanupState
-	fs, err := binfmt.Open(m.BinfmtDir)
-	if err != nil {
-		if len(removed) > 0 && len(m.plainFiles(st, removed)) > 0 {
-			m.notice("%v; the entries of %s stay until the next reboot", err, strings.Join(removed, ", "))
-		}
-		return in, nil
-	}
-	in.fs = fs
-	in.Leaving = map[string][]binfmt.Entry{}
-	byPath := map[string]LeavingFile{}
-	for _, l := range st.Leaving {
-		byPath[l.Path] = l
-		in.Leaving[l.Path] = leavingDefs([]LeavingFile{l})
-	}
-	for _, p := range removed {
-		l, ok := byPath[p]
-		if !ok {
-			continue // not recorded before the transaction: not ours to judge
-		}
-		fd := FileDefs{Path: p, Owners: l.Owners}
-		for _, raw := range l.Lines {
-			if e, err := binfmt.ParseLine(raw); err == nil {
-				fd.Lines = append(fd.Lines, binfmt.Line{Entry: e, File: p, Raw: raw})
-			}
-		}
-		in.Removed = append(in.Removed, fd)
-	}
-	owners := m.owners(installed)
-	for _, p := range installed {
-		fd := FileDefs{Path: p, Owners: owners[p]}
-		if f, err := m.Config.Lookup(filepath.Base(p)); err == nil && f.Path == p {
-			fd.Lines, _ = m.Config.Load(f)
-		}
-		in.Installed = append(in.Installed, fd)
-	}
-	lives, err := fs.Entries()
-	if err != nil {
-		return in, err
-	}
-	in.Live = map[string]binfmt.Live{}
-	for _, l := range lives {
-		in.Live[l.Name] = l
-	}
-	in.OnDisk, _ = m.onDisk()
-	_, err = os.Stat(filepath.Join(m.Config.Root, SystemdBooted))
-	in.SystemdRuns = err == nil
-	return in, nil
-}
-
-// apply carries out the cleanup's ops, each only while the live entry is
-// still the one it was planned for.
-func (m *Manager) apply(fs *binfmt.FS, ops []Op) error {
-	sort.SliceStable(ops, func(i, j int) bool { return ops[i].Name < ops[j].Name })
-	var failed []error
-	for _, op := range ops {
-		if op.Old != nil {
-			now, err := fs.Entry(op.Name)
-			if err != nil || !now.Matches(op.Old.Entry) {
-				continue
-			}
-			if err := fs.Unregister(op.Name); err != nil && !errors.Is(err, binfmt.ErrNotFound) {
-				failed = append(failed, err)
-				continue
-			}
-		}
-		if op.Kind == "unregister" {
-			continue
-		}
-		warnings, err := binfmt.CheckInterpreter("/", op.Line.Entry)
-		for _, w := range warnings {
-			m.notice("%s: %s", op.Line, w)
-		}
-		if err == nil {
-			err = fs.RegisterString(op.Name, op.Line.RegisterLine())
-		}
-		if err != nil {
-			failed = append(failed, fmt.Errorf("%s: %w", op.Line, err))
+// leavingFile returns what the leaving step recorded for path.
+func (s *TxState) leavingFile(path string) (LeavingFile, bool) {
+	for _, l := range s.Leaving {
+		if l.Path == path {
+			return l, true
 		}
 	}
-	return errors.Join(failed...)
+	return LeavingFile{}, false
 }

@@ -87,62 +87,102 @@ func TestPlanRestore(t *testing.T) {
 	}
 }
 
-func TestPlanCleanup(t *testing.T) {
-	plain := []Owner{{Name: "oldway-pkg"}}
-	hooks := []Owner{{Name: "qemu-user-static-go", Hooks: true}}
-	file := func(owners []Owner, ls ...binfmt.Line) FileDefs {
-		return FileDefs{Path: "/usr/lib/binfmt.d/oldway.conf", Owners: owners, Lines: ls}
-	}
-	type tc struct {
+// TestPlanTriggerChanges: the Changes the cleanup of packages that never
+// call the hooks gives Plan, and what Plan decides for them.
+func TestPlanTriggerChanges(t *testing.T) {
+	const path = "/usr/lib/binfmt.d/oldway.conf"
+	const o1 = ":oldway:M::OLDWAY::/usr/libexec/oldway/run:F"
+	const o2 = ":oldway:M::OLDWAY2::/usr/libexec/oldway/run:F"
+	const ex = ":oldway-extra:M::EXTRA::/usr/libexec/oldway/run:"
+	const other = "/etc/binfmt.d/oldway.conf"
+	cases := []struct {
 		name string
-		in   CleanupInput
-		want []string // "kind name"
-	}
-	lives := func(ls ...binfmt.Line) map[string]binfmt.Live {
-		m := map[string]binfmt.Live{}
-		for _, l := range ls {
-			m[l.Name] = liveOf(l)
-		}
-		return m
-	}
-	disk := func(ls ...binfmt.Line) map[string]binfmt.Line {
-		m := map[string]binfmt.Line{}
-		for _, l := range ls {
-			m[l.Name] = l
-		}
-		return m
-	}
-	leaving := map[string][]binfmt.Entry{"/usr/lib/binfmt.d/oldway.conf": {oldway.Entry, extra.Entry}}
-	cases := []tc{
-		{"erase unregisters", CleanupInput{Removed: []FileDefs{file(plain, oldway)}, Live: lives(oldway)}, []string{"unregister oldway"}},
-		{"erase leaves a changed entry", CleanupInput{Removed: []FileDefs{file(plain, oldway)}, Live: lives(oldway2)}, nil},
-		{"erase leaves what another file defines the same", CleanupInput{Removed: []FileDefs{file(plain, oldway)}, Live: lives(oldway), OnDisk: disk(oldway)}, nil},
-		{"erase puts in what another file defines otherwise", CleanupInput{Removed: []FileDefs{file(plain, oldway)}, Live: lives(oldway), OnDisk: disk(oldway2)}, []string{"replace oldway"}},
-		{"erase leaves hook packages to their hooks", CleanupInput{Removed: []FileDefs{file(hooks, oldway)}, Live: lives(oldway)}, nil},
-		{"erase of an unowned file (the administrator's) is left", CleanupInput{Removed: []FileDefs{file(nil, oldway)}, Live: lives(oldway)}, nil},
-		{"erase of what is not live", CleanupInput{Removed: []FileDefs{file(plain, oldway)}}, nil},
-		{"install registers", CleanupInput{Installed: []FileDefs{file(plain, oldway)}}, []string{"register oldway"}},
-		{"install under systemd leaves it to systemd", CleanupInput{Installed: []FileDefs{file(plain, oldway)}, SystemdRuns: true}, nil},
-		{"install finds it registered: once is enough", CleanupInput{Installed: []FileDefs{file(plain, oldway)}, Live: lives(oldway)}, nil},
-		{"install finds someone else's", CleanupInput{Installed: []FileDefs{file(plain, oldway)}, Live: lives(oldway2)}, nil},
-		{"install of a hook package", CleanupInput{Installed: []FileDefs{file(hooks, oldway)}}, nil},
-		{"upgrade re-pins", CleanupInput{Installed: []FileDefs{file(plain, oldway)}, Leaving: leaving, Live: lives(oldway)}, []string{"repin oldway"}},
-		{"upgrade replaces the old definition", CleanupInput{Installed: []FileDefs{file(plain, oldway2)}, Leaving: leaving, Live: lives(oldway)}, []string{"replace oldway"}},
-		{"upgrade drops what the file no longer defines", CleanupInput{Installed: []FileDefs{file(plain, oldway)}, Leaving: leaving, Live: lives(oldway, extra)}, []string{"repin oldway", "unregister oldway-extra"}},
-		{"upgrade under systemd: only the drop", CleanupInput{Installed: []FileDefs{file(plain, oldway)}, Leaving: leaving, Live: lives(oldway, extra), SystemdRuns: true}, []string{"unregister oldway-extra"}},
-		{"one op per entry", CleanupInput{Removed: []FileDefs{file(plain, oldway), file(plain, oldway)}, Live: lives(oldway)}, []string{"unregister oldway"}},
+		snap Snapshot
+		ch   Change
+		want []string // "action name", writes only
+	}{
+		{"removing unregisters what the file defines",
+			Snapshot{Live: live(t, o1), Files: files(conf(t, path, o1))},
+			Change{Gone: []string{path}, Adopt: true}, []string{"unregister oldway"}},
+		{"removing leaves a changed entry",
+			Snapshot{Live: live(t, o2), Files: files(conf(t, path, o1))},
+			Change{Gone: []string{path}, Adopt: true}, nil},
+		{"removing leaves what the administrator's file defines the same",
+			Snapshot{Live: live(t, o1), Files: files(conf(t, other, o1), conf(t, path, o1))},
+			Change{Gone: []string{path}, Adopt: true}, nil},
+		{"removing puts in what another file defines otherwise",
+			Snapshot{Live: live(t, o1), Files: files(conf(t, path, o1), conf(t, "/usr/lib/binfmt.d/zz.conf", o2))},
+			Change{Gone: []string{path}, Adopt: true}, []string{"replace oldway"}},
+		{"removing leaves an entry a hook package's record claims",
+			Snapshot{Live: live(t, o1), Files: files(conf(t, path, o1)), Claims: map[string]Claims{"hooked": claims(t, o1)}},
+			Change{Gone: []string{path}, Adopt: true}, nil},
+		{"install registers",
+			Snapshot{Files: files(conf(t, path, o1))},
+			Change{Files: []string{path}, Adopt: true}, []string{"register oldway"}},
+		{"install finds it live as defined: once is enough",
+			Snapshot{Live: live(t, o1), Files: files(conf(t, path, o1))},
+			Change{Files: []string{path}, Adopt: true}, nil},
+		{"install finds someone else's",
+			Snapshot{Live: live(t, o2), Files: files(conf(t, path, o1))},
+			Change{Files: []string{path}, Adopt: true}, nil},
+		{"upgrade re-pins",
+			Snapshot{Live: live(t, o1), Files: files(conf(t, path, o1))},
+			Change{Files: []string{path}, Repin: true, Replaced: []ConfFile{conf(t, path, o1, ex)}, Adopt: true}, []string{"replace oldway"}},
+		{"upgrade replaces the old definition",
+			Snapshot{Live: live(t, o1), Files: files(conf(t, path, o2))},
+			Change{Files: []string{path}, Repin: true, Replaced: []ConfFile{conf(t, path, o1)}, Adopt: true}, []string{"replace oldway"}},
+		{"upgrade drops what the file no longer defines",
+			Snapshot{Live: live(t, o1, ex), Files: files(conf(t, path, o1))},
+			Change{Files: []string{path}, Repin: true, Replaced: []ConfFile{conf(t, path, o1, ex)}, Adopt: true}, []string{"replace oldway", "unregister oldway-extra"}},
+		{"without the old version, a changed definition is someone else's",
+			Snapshot{Live: live(t, o1), Files: files(conf(t, path, o2))},
+			Change{Files: []string{path}, Repin: true, Adopt: true}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var got []string
-			for _, op := range PlanCleanup(c.in) {
-				got = append(got, op.Kind+" "+op.Name)
-				if op.Kind != "unregister" && op.Line.Name != op.Name {
-					t.Errorf("%s %s registers %q", op.Kind, op.Name, op.Line.Name)
+			for _, st := range Plan(c.snap, c.ch).Steps {
+				if st.Action != Leave {
+					got = append(got, string(st.Action)+" "+st.Name)
 				}
 			}
 			if !reflect.DeepEqual(got, c.want) {
-				t.Errorf("ops %q, want %q", got, c.want)
+				t.Errorf("steps %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// TestPlanSwapRule: the swap from Fedora's package, decided by Plan for
+// our %post.
+func TestPlanSwapRule(t *testing.T) {
+	conf := ConfFile{Path: ours.File, Lines: []binfmt.Line{ours}}
+	mine := []string{"/usr/bin/qemu-aarch64-static", ours.File}
+	cases := []struct {
+		name  string
+		live  binfmt.Line
+		files []string
+		want  Action
+	}{
+		{"Fedora's, left behind: ours replaces it and claims it", fedora, mine, Replace},
+		{"an interpreter that is not ours: someone else's", mustLine(t, "", ":qemu-aarch64:M::X::/usr/local/bin/qemu-aarch64:"), mine, Leave},
+		{"a path that cleans to ours", mustLine(t, "", ":qemu-aarch64:M::X::/usr/bin/../bin/qemu-aarch64-static:"), mine, Replace},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			snap := Snapshot{Live: map[string]binfmt.Live{"qemu-aarch64": liveOf(c.live)}, Files: map[string][]ConfFile{"qemu-aarch64-static.conf": {conf}}}
+			res := Plan(snap, Change{Package: "qemu-user-static-go", Files: c.files, Adopt: true})
+			var got Action = Leave
+			for _, st := range res.Steps {
+				if st.Name == "qemu-aarch64" {
+					got = st.Action
+				}
+			}
+			if got != c.want {
+				t.Fatalf("action %s, want %s (%+v)", got, c.want, res.Steps)
+			}
+			if c.want == Replace && !res.Records["qemu-user-static-go"].Owns(liveOf(ours)) {
+				t.Errorf("our record does not claim our definition: %+v", res.Records)
 			}
 		})
 	}
@@ -213,12 +253,12 @@ func TestTxIDOfThisProcess(t *testing.T) {
 	}
 }
 
-func TestParseOwners(t *testing.T) {
+func TestParseHookOwners(t *testing.T) {
 	out := "@@ qemu-user-static-go\n'# %post\n/usr/bin/binfmtctl hook post '\\''qemu-user-static-go-1-1'\\'' \"$1\" || :'\n/usr/bin/binfmtctl\n/usr/lib/binfmt.d/qemu-aarch64-static.conf\n" +
 		"file /nowhere is not owned by any package\n" +
 		"@@ oldway\n(none)\n/usr/lib/binfmt.d/oldway.conf\n" +
 		"@@ tricky\n'echo '\\''\n@@ fake\n/usr/lib/binfmt.d/x.conf'\n/usr/lib/binfmt.d/t.conf\n"
-	got, err := ParseOwners(strings.NewReader(out))
+	got, err := ParseHookOwners(strings.NewReader(out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,8 +271,8 @@ func TestParseOwners(t *testing.T) {
 		t.Errorf("ParseOwners:\n%+v\nwant\n%+v", got, want)
 	}
 	for _, bad := range []string{"@@ x\n'unterminated\n", "@@ \n(none)\n", "@@ x\nnot quoted\n"} {
-		if _, err := ParseOwners(strings.NewReader(bad)); err == nil {
-			t.Errorf("ParseOwners(%q) accepted it", bad)
+		if _, err := ParseHookOwners(strings.NewReader(bad)); err == nil {
+			t.Errorf("ParseHookOwners(%q) accepted it", bad)
 		}
 	}
 }
@@ -256,11 +296,11 @@ func FuzzParseTxState(f *testing.F) {
 	})
 }
 
-func FuzzParseOwners(f *testing.F) {
+func FuzzParseHookOwners(f *testing.F) {
 	f.Add([]byte("@@ a\n'x'\n/usr/lib/binfmt.d/a.conf\n"))
 	f.Add([]byte("@@ b\n(none)\n/x\n@@ c\n'it'\\''s\n'\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, err := ParseOwners(bytes.NewReader(data))
+		got, err := ParseHookOwners(bytes.NewReader(data))
 		if err != nil {
 			return
 		}
@@ -278,29 +318,6 @@ func FuzzParseOwners(f *testing.F) {
 }
 
 func pidSelf() int { return os.Getpid() }
-
-func TestLeftBehind(t *testing.T) {
-	files := []string{"/usr/bin/qemu-aarch64-static", "/usr/lib/binfmt.d/qemu-aarch64-static.conf"}
-	disk := map[string]binfmt.Line{"qemu-aarch64": ours}
-	cases := []struct {
-		name  string
-		live  binfmt.Line
-		files []string
-		disk  map[string]binfmt.Line
-		want  bool
-	}{
-		{"Fedora's, its file replaced by ours", fedora, files, disk, true},
-		{"Fedora's, its file still there", fedora, files, map[string]binfmt.Line{"qemu-aarch64": fedora}, false},
-		{"an interpreter that is not ours", mustLine(t, "", ":qemu-aarch64:M::X::/usr/local/bin/qemu-aarch64:"), files, disk, false},
-		{"no file list", fedora, nil, disk, false},
-		{"a relative-looking path, cleaned", mustLine(t, "", ":qemu-aarch64:M::X::/usr/bin/../bin/qemu-aarch64-static:"), files, disk, true},
-	}
-	for _, c := range cases {
-		if got := LeftBehind(liveOf(c.live), c.files, c.disk); got != c.want {
-			t.Errorf("%s: LeftBehind = %v, want %v", c.name, got, c.want)
-		}
-	}
-}
 
 func TestFlushed(t *testing.T) {
 	before := []RawEntry{{Name: "admin", Ino: 5}, {Name: "qemu-aarch64", Ino: 6}}

@@ -138,6 +138,13 @@ func (ns *NS) DNFRoot() *Root {
 		{"binfmt_misc", procBinfmt, "binfmt_misc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
 	}
 	for _, m := range mounts {
+		if m.fstype == "binfmt_misc" && ns.BinfmtDir == procBinfmt {
+			// With AtProc the bound /proc brought the namespace's
+			// binfmt_misc along (the kernel refuses to mount the same
+			// instance on top of itself, EBUSY): the root then shares
+			// the table, as the host's does with dnf --installroot.
+			continue
+		}
 		if err := ns.mount(m.source, filepath.Join(r.Dir, m.target), m.fstype, m.flags, m.data); err != nil {
 			t.Fatalf("setting up the dnf root: %v", err)
 		}

@@ -15,6 +15,7 @@ import (
 // PackageSpec describes a small RPM for a test.
 type PackageSpec struct {
 	Name    string
+	Epoch   string // "" for none
 	Version string // used as is, not parsed as semver
 	Release string // default "1"
 	Arch    string // RPM arch; default "noarch"
@@ -90,6 +91,7 @@ func buildRPM(dir string, p PackageSpec) (string, error) {
 	}
 	info := &nfpm.Info{
 		Name:          p.Name,
+		Epoch:         p.Epoch,
 		Arch:          p.Arch,
 		Platform:      "linux",
 		Version:       p.Version,
