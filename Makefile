@@ -47,8 +47,9 @@ deps:
 binfmtctl:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmtctl.Version=$(VERSION)" -o $(DIST)/binfmtctl ./cmd/binfmtctl
 
-# rpm builds qemu-user-static-go-VERSION-RELEASE.ARCH.rpm into dist/ from
-# every qemu interpreter found on the machine.
+# rpm builds qemu-user-static-go-VERSION-RELEASE.ARCH.rpm, from every qemu
+# interpreter found on the machine, and binfmtctl-VERSION-RELEASE.ARCH.rpm,
+# the helper alone, into dist/.
 rpm: deps
 	$(GO) run ./cmd/qemu-user-static-go build --version $(VERSION) --release $(RELEASE) --output $(DIST) \
 	  $(if $(CPUS),--cpus $(CPUS)) $(if $(COMPRESSION),--compression $(COMPRESSION))
@@ -67,7 +68,7 @@ dist:
 	cp scriptlets/post.sh scriptlets/preun.sh scriptlets/postun.sh $(DIST)/
 	rm -rf $(DIST)/$(NAME)-$(VERSION)
 
-# rpmbuild builds the same package as rpm, the rpm way. It writes
+# rpmbuild builds the same two packages as rpm, the rpm way. It writes
 # $(DIST)/rpmbuild/RPMS/ARCH/*.rpm and $(DIST)/rpmbuild/SRPMS/*.src.rpm.
 # --nodeps because Debian's rpm database is empty; drop it on Fedora/EL.
 rpmbuild: deps dist
@@ -90,7 +91,8 @@ fmt-check:
 
 # fuzz runs each fuzz target for FUZZTIME; the corpus lives in testdata/.
 FUZZ_TARGETS := ./pkg/binfmt:FuzzParse ./pkg/binfmt:FuzzParseLine ./pkg/binfmt:FuzzParseLive ./pkg/lifecycle:FuzzParseRecord \
-	./pkg/lifecycle:FuzzParseManifests ./pkg/lifecycle:FuzzRecordRoundTrip ./pkg/lifecycle:FuzzParseTxState ./pkg/lifecycle:FuzzParseHookOwners ./pkg/inspect:FuzzRead ./pkg/binfmtctl:FuzzFlagSet
+	./pkg/lifecycle:FuzzParseManifests ./pkg/lifecycle:FuzzRecordRoundTrip ./pkg/lifecycle:FuzzParseTxState ./pkg/lifecycle:FuzzParseHookOwners \
+	./pkg/inspect:FuzzRead ./pkg/binfmtctl:FuzzFlagSet ./pkg/assemble:FuzzParseTriggers ./pkg/rpmfile:FuzzMacroNames
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; name=$${t##*:}; \

@@ -18,7 +18,6 @@ import (
 
 	"github.com/goreleaser/nfpm/v2"
 	"github.com/goreleaser/nfpm/v2/files"
-	nfpmrpm "github.com/goreleaser/nfpm/v2/rpm"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/qemu"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/rpmfile"
@@ -29,9 +28,11 @@ import (
 const (
 	DefaultVersion = "0.1.0"
 	DefaultRelease = "1"
-	// DefaultSpec is the package definition, relative to the source
-	// directory.
+	// DefaultSpec is qemu-user-static-go's package definition, relative
+	// to the source directory.
 	DefaultSpec = "spec/nfpm.yaml"
+	// DefaultHelperSpec is binfmtctl's package definition.
+	DefaultHelperSpec = "spec/binfmtctl.yaml"
 	// ModulePath identifies the source directory: the go.mod that
 	// declares it.
 	ModulePath = "github.com/qemu-user-static-go/qemu-user-static-go"
@@ -49,9 +50,16 @@ type Options struct {
 	// helper's sources. "" finds it from the working directory (see
 	// FindSourceDir).
 	SourceDir string
-	// Spec is the nfpm package definition; "" is DefaultSpec. A
-	// relative path is taken in SourceDir.
+	// Spec is qemu-user-static-go's nfpm package definition; "" is
+	// DefaultSpec. A relative path is taken in SourceDir.
 	Spec string
+	// HelperSpec is binfmtctl's package definition; "" is
+	// DefaultHelperSpec.
+	HelperSpec string
+	// Triggers declares the packages' file triggers; "" is
+	// DefaultTriggers. A relative path is taken in SourceDir; a missing
+	// file declares none.
+	Triggers string
 	// QemuDir holds the qemu-<cpu>-static interpreters; "" is /usr/bin.
 	QemuDir string
 	// CPUs are the targets to package. Empty means every target whose
@@ -63,8 +71,8 @@ type Options struct {
 	// OutputDir receives NAME-VERSION-RELEASE.ARCH.rpm; "" is the
 	// working directory.
 	OutputDir string
-	// Compression is a preset ("small", "fast", "smallest") or an nfpm
-	// compression string; "" is DefaultCompression.
+	// Compression is a preset ("small", "fast", "smallest"); "" is
+	// DefaultCompression.
 	Compression string
 	// Preserve sets flag P (keep argv[0]) and Credentials flag C (run
 	// with the binary's credentials, which implies O) in the generated
@@ -87,18 +95,31 @@ type Options struct {
 	Log io.Writer
 }
 
-// Result describes a built package.
+// Result describes a build: qemu-user-static-go's package in the
+// top-level fields, as before there were two, and every package written
+// in Packages, qemu-user-static-go's last.
 type Result struct {
-	Path        string   `json:"path"`
-	NEVRA       string   `json:"nevra"`
-	Arch        string   `json:"arch"`
-	CPUs        []string `json:"cpus"`
-	Compression string   `json:"compression"`
-	Size        int64    `json:"size"`
-	SHA256      string   `json:"sha256"`
+	Path        string    `json:"path"`
+	NEVRA       string    `json:"nevra"`
+	Arch        string    `json:"arch"`
+	CPUs        []string  `json:"cpus"`
+	Compression string    `json:"compression"`
+	Size        int64     `json:"size"`
+	SHA256      string    `json:"sha256"`
+	Packages    []Package `json:"packages"`
 }
 
-// Build builds the package and returns where it wrote it.
+// Package is one package a build wrote.
+type Package struct {
+	Name   string `json:"name"`
+	Path   string `json:"path"`
+	NEVRA  string `json:"nevra"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Build builds the packages, binfmtctl's and qemu-user-static-go's, and
+// returns where it wrote them.
 func Build(ctx context.Context, opts Options) (*Result, error) {
 	log := opts.Log
 	if log == nil {
@@ -182,40 +203,28 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("generating binfmt.d files: got %d files for %d cpus", len(confs), len(cpus))
 	}
 
-	spec := or(opts.Spec, DefaultSpec)
-	if !filepath.IsAbs(spec) {
-		spec = filepath.Join(src, spec)
-	}
-	info, err := loadSpec(spec, map[string]string{
+	vars := map[string]string{
 		"VERSION":    version,
 		"RELEASE":    release,
 		"ARCH":       sel.arch.rpm,
 		"SOURCE_DIR": src,
 		"STAGE_DIR":  stage,
-	}, opts.SignPassphrase)
-	if err != nil {
-		return nil, err
 	}
-	info.MTime = epoch.UTC()
-	info.DisableGlobbing = true
-	if opts.SignKey != "" {
-		info.RPM.Signature.KeyFile = opts.SignKey
-	}
-
-	if info.Changelog != "" {
-		if !filepath.IsAbs(info.Changelog) {
-			info.Changelog = filepath.Join(src, info.Changelog)
+	// The helper's package first: the last package written, and the
+	// last line the build tool prints, is qemu-user-static-go's.
+	var pkgs []*pkgBuild
+	for _, spec := range []string{or(opts.HelperSpec, DefaultHelperSpec), or(opts.Spec, DefaultSpec)} {
+		if !filepath.IsAbs(spec) {
+			spec = filepath.Join(src, spec)
 		}
-		// chglog takes a missing file for an empty changelog.
-		if _, err := os.Stat(info.Changelog); err != nil {
-			return nil, fmt.Errorf("reading package definition %q: changelog: %w", spec, err)
+		p, err := preparePackage(spec, src, stage, vars, opts, epoch)
+		if err != nil {
+			return nil, err
 		}
+		pkgs = append(pkgs, p)
 	}
-	if err := stageScripts(info, src, stage, map[string]string{
-		"name": info.Name, "version": version, "release": release, "arch": sel.arch.rpm,
-	}); err != nil {
-		return nil, err
-	}
+	main := pkgs[len(pkgs)-1]
+	info := main.info
 
 	var names []string
 	for name := range sel.interpreters {
@@ -248,39 +257,93 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		})
 		conflicts[fedoraSubpackage(c.CPU)] = true
 	}
+	// rpmbuild's file attribute generator finds these in the spec build,
+	// and marks generated dependencies with RPMSENSE_FIND_REQUIRES.
 	for name := range conflicts {
-		info.Conflicts = append(info.Conflicts, name)
+		main.conflicts = append(main.conflicts, rpmfile.Dependency{Name: name, Flags: rpmfile.SenseFindRequires})
 	}
-	sort.Strings(info.Conflicts[len(info.Conflicts)-len(conflicts):])
+
+	var built []string
+	for _, p := range pkgs {
+		built = append(built, p.info.Name)
+	}
+	for _, p := range pkgs {
+		vars := map[string]string{"name": p.info.Name, "version": version, "release": release, "arch": sel.arch.rpm}
+		if p.triggers, err = loadTriggers(src, or(opts.Triggers, DefaultTriggers), p.info.Name, built, vars); err != nil {
+			return nil, err
+		}
+	}
 
 	outDir := or(opts.OutputDir, ".")
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the output directory: %w", err)
 	}
-	path := filepath.Join(outDir, rpmfile.FileName(info))
-	nevra := strings.TrimSuffix(rpmfile.FileName(info), ".rpm")
-	fmt.Fprintf(log, "writing %s with %s compression\n", path, comp.name)
-	size, sum, err := writeAtomically(path, func(w io.Writer) error {
-		if comp.preset != nil {
+	res := &Result{Arch: sel.arch.rpm, CPUs: cpus, Compression: comp.name}
+	for _, p := range pkgs {
+		path := filepath.Join(outDir, rpmfile.FileName(p.info))
+		fmt.Fprintf(log, "writing %s with %s compression\n", path, comp.name)
+		size, sum, err := writeAtomically(path, func(w io.Writer) error {
 			// The compressed payload waits next to the package rather
 			// than in a /tmp that may be memory.
-			return rpmfile.Write(w, info, rpmfile.Options{Compressor: *comp.preset, TempDir: or(opts.TempDir, outDir)})
+			return rpmfile.Write(w, p.info, rpmfile.Options{
+				Compressor: *comp.preset, TempDir: or(opts.TempDir, outDir),
+				Conflicts: p.conflicts, Triggers: p.triggers,
+				// One source, as the spec builds both: qemu-user-static-go's.
+				SourceRPM: main.info.Name + "-" + rpmfile.FullVersion(main.info) + ".src.rpm",
+			})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("writing %s: %w", path, err)
 		}
-		info.RPM.Compression = comp.nfpm
-		return nfpmrpm.DefaultRPM.Package(info, w)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("writing %s: %w", path, err)
+		res.Packages = append(res.Packages, Package{
+			Name: p.info.Name, Path: path, NEVRA: strings.TrimSuffix(rpmfile.FileName(p.info), ".rpm"),
+			Size: size, SHA256: sum,
+		})
 	}
-	return &Result{
-		Path:        path,
-		NEVRA:       nevra,
-		Arch:        sel.arch.rpm,
-		CPUs:        cpus,
-		Compression: comp.name,
-		Size:        size,
-		SHA256:      sum,
-	}, nil
+	last := res.Packages[len(res.Packages)-1]
+	res.Path, res.NEVRA, res.Size, res.SHA256 = last.Path, last.NEVRA, last.Size, last.SHA256
+	return res, nil
+}
+
+// pkgBuild is one package of the build on its way to the writer.
+type pkgBuild struct {
+	info      *nfpm.Info
+	conflicts []rpmfile.Dependency
+	triggers  []rpmfile.FileTrigger
+}
+
+// preparePackage reads one package definition and fills in what every
+// package of the build shares: the build time, the signing key, the
+// changelog's path and the expanded scriptlets.
+func preparePackage(spec, src, stage string, vars map[string]string, opts Options, epoch time.Time) (*pkgBuild, error) {
+	info, err := loadSpec(spec, vars, opts.SignPassphrase)
+	if err != nil {
+		return nil, err
+	}
+	info.MTime = epoch.UTC()
+	info.DisableGlobbing = true
+	if opts.SignKey != "" {
+		info.RPM.Signature.KeyFile = opts.SignKey
+	}
+	if info.Changelog != "" {
+		if !filepath.IsAbs(info.Changelog) {
+			info.Changelog = filepath.Join(src, info.Changelog)
+		}
+		// chglog takes a missing file for an empty changelog.
+		if _, err := os.Stat(info.Changelog); err != nil {
+			return nil, fmt.Errorf("reading package definition %q: changelog: %w", spec, err)
+		}
+	}
+	dir := filepath.Join(stage, "pkg-"+info.Name)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("staging package %s: %w", info.Name, err)
+	}
+	if err := stageScripts(info, src, dir, map[string]string{
+		"name": info.Name, "version": vars["VERSION"], "release": vars["RELEASE"], "arch": vars["ARCH"],
+	}); err != nil {
+		return nil, err
+	}
+	return &pkgBuild{info: info}, nil
 }
 
 func or(s, def string) string {

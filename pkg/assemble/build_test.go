@@ -376,7 +376,7 @@ func sha(t *testing.T, p string) string {
 
 func TestReproducible(t *testing.T) {
 	needInterpreters(t, "s390x")
-	for _, comp := range []string{"small", "fast", "zstd:fastest"} {
+	for _, comp := range []string{"small", "fast"} {
 		t.Run(comp, func(t *testing.T) {
 			// The helper is built each time too: its bytes must not
 			// change either.
@@ -400,7 +400,7 @@ func TestConfFlags(t *testing.T) {
 		{assemble.Options{Preserve: true, Credentials: true}, ":POCF\n"},
 	} {
 		c.o.CPUs = []string{"s390x"}
-		c.o.Compression = "zstd:fastest"
+		c.o.Compression = "fast"
 		_, files := readPackage(t, build(t, c.o).Path)
 		conf := files["/usr/lib/binfmt.d/qemu-s390x-static.conf"]
 		if conf == nil || !strings.HasSuffix(string(conf.data), c.want) {
@@ -413,7 +413,7 @@ func TestCompressions(t *testing.T) {
 	needInterpreters(t, "s390x")
 	sandbox.Require(t, "rpm2cpio", "rpm")
 	sandbox.Require(t, "cpio", "cpio")
-	for _, comp := range []string{"small", "fast", "smallest", "zstd:fastest", "gzip:1"} {
+	for _, comp := range []string{"small", "fast", "smallest"} {
 		t.Run(comp, func(t *testing.T) {
 			res := build(t, assemble.Options{CPUs: []string{"s390x"}, Compression: comp})
 			rpmK(t, res.Path)
@@ -427,50 +427,6 @@ func TestCompressions(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
-	}
-}
-
-// TestWritersAgree builds the same package with nfpm's packager and with
-// the streaming writer and compares everything but the payload encoding.
-func TestWritersAgree(t *testing.T) {
-	needInterpreters(t, "aarch64", "sparc64")
-	cpus := []string{"aarch64", "sparc64"}
-	a := build(t, assemble.Options{CPUs: cpus, Compression: "zstd:fastest"})
-	b := build(t, assemble.Options{CPUs: cpus, Compression: "fast"})
-	ha, fa := readPackage(t, a.Path)
-	hb, fb := readPackage(t, b.Path)
-	if len(fa) != len(fb) {
-		t.Errorf("%d files from nfpm, %d from the stream writer", len(fa), len(fb))
-	}
-	for p, x := range fa {
-		y, ok := fb[p]
-		if !ok {
-			t.Errorf("%s only in nfpm's package", p)
-			continue
-		}
-		if x.mode != y.mode || x.owner != y.owner || x.group != y.group || x.size != y.size || x.flags != y.flags || !bytes.Equal(x.data, y.data) {
-			t.Errorf("%s differs: nfpm mode %o %s:%s %d bytes flags %d, stream mode %o %s:%s %d bytes flags %d",
-				p, x.mode, x.owner, x.group, x.size, x.flags, y.mode, y.owner, y.group, y.size, y.flags)
-		}
-	}
-	for _, tag := range []int{
-		rpmutils.NAME, rpmutils.VERSION, rpmutils.RELEASE, rpmutils.ARCH, rpmutils.OS, rpmutils.SUMMARY,
-		rpmutils.DESCRIPTION, rpmutils.LICENSE, rpmutils.URL, rpmutils.BUILDHOST, rpmutils.SOURCERPM,
-		rpmutils.POSTIN, rpmutils.PREUN, rpmutils.POSTUN, rpmutils.POSTINPROG,
-		rpmutils.PROVIDENAME, rpmutils.PROVIDEVERSION, rpmutils.REQUIRENAME, rpmutils.CONFLICTNAME,
-		rpmutils.FILEDIGESTS, rpmutils.FILELINKTOS, rpmutils.FILEUSERNAME, rpmutils.FILEGROUPNAME,
-		rpmutils.DIRNAMES, rpmutils.BASENAMES,
-	} {
-		if x, y := strs(t, ha, tag), strs(t, hb, tag); !slices.Equal(x, y) {
-			t.Errorf("tag %d: nfpm %q, stream %q", tag, x, y)
-		}
-	}
-	for _, tag := range []int{rpmutils.BUILDTIME, rpmutils.SIZE, rpmutils.FILEMTIMES, rpmutils.PROVIDEFLAGS, rpmutils.CONFLICTFLAGS, rpmutils.DIRINDEXES} {
-		x, _ := ha.GetInts(tag)
-		y, _ := hb.GetInts(tag)
-		if !slices.Equal(x, y) {
-			t.Errorf("tag %d: nfpm %v, stream %v", tag, x, y)
-		}
 	}
 }
 
@@ -626,11 +582,18 @@ func installErase(t *testing.T, comp string) {
 		}
 		return string(out)
 	}
-	rpm("-i", "--nodeps", "--noscripts", res.Path)
+	if len(res.Packages) != 2 || res.Packages[0].Name != "binfmtctl" || res.Packages[1].Path != res.Path {
+		t.Fatalf("build wrote %+v, want binfmtctl's package, then qemu-user-static-go's", res.Packages)
+	}
+	helperPkg := res.Packages[0].Path
+	// Both at once: they share the helper and the macros, identical
+	// files rpm lets two packages own.
+	rpm("-i", "--nodeps", "--noscripts", res.Path, helperPkg)
 	for p, mode := range map[string]os.FileMode{
 		"usr/bin/qemu-aarch64-static":               0o755,
 		"usr/bin/binfmtctl":                         0o755,
 		"usr/lib/binfmt.d/qemu-aarch64-static.conf": 0o644,
+		"usr/share/doc/binfmtctl/README":            0o644,
 	} {
 		st, err := os.Stat(filepath.Join(root, p))
 		if err != nil {
@@ -640,10 +603,22 @@ func installErase(t *testing.T, comp string) {
 			t.Errorf("%s installed with mode %v", p, st.Mode())
 		}
 	}
-	if out := rpm("-V", "qemu-user-static-go"); strings.TrimSpace(out) != "" {
+	// --nodeps: the empty root has no /bin/sh for the scriptlets.
+	if out := rpm("-V", "--nodeps", "qemu-user-static-go", "binfmtctl"); strings.TrimSpace(out) != "" {
 		t.Errorf("rpm -V after install:\n%s", out)
 	}
-	rpm("-e", "--noscripts", "qemu-user-static-go")
+	if out := rpm("-qf", "/usr/bin/binfmtctl"); out != "qemu-user-static-go-1.2.3-1.x86_64\nbinfmtctl-1.2.3-1.x86_64\n" && out != "binfmtctl-1.2.3-1.x86_64\nqemu-user-static-go-1.2.3-1.x86_64\n" {
+		t.Errorf("rpm -qf /usr/bin/binfmtctl: %q, want both packages", out)
+	}
+	// Erasing one leaves the shared files to the other.
+	rpm("-e", "--nodeps", "--noscripts", "qemu-user-static-go")
+	if _, err := os.Stat(filepath.Join(root, "usr/bin/binfmtctl")); err != nil {
+		t.Errorf("erasing qemu-user-static-go took binfmtctl's helper: %v", err)
+	}
+	if out := rpm("-V", "--nodeps", "binfmtctl"); strings.TrimSpace(out) != "" {
+		t.Errorf("rpm -V binfmtctl after erasing qemu-user-static-go:\n%s", out)
+	}
+	rpm("-e", "--nodeps", "--noscripts", "binfmtctl")
 
 	// What remains are the shared system directories rpm made for the
 	// package's files and does not remove because nobody owns them, and
@@ -691,7 +666,7 @@ func TestSigned(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, comp := range []string{"fast", "zstd:fastest"} {
+	for _, comp := range []string{"fast", "small"} {
 		t.Run(comp, func(t *testing.T) {
 			res := build(t, assemble.Options{CPUs: []string{"s390x"}, Compression: comp, SignKey: key, SignPassphrase: "secret"})
 			db := t.TempDir()

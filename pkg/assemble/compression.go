@@ -3,7 +3,6 @@ package assemble
 import (
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
@@ -34,23 +33,27 @@ var presets = map[string]rpmfile.Compressor{
 	"smallest": {Level: zstd.SpeedBestCompression, Window: 32 << 20, Segments: 1, Workers: 1, PayloadFlags: "11"},
 }
 
-// Compressions lists the accepted --compression values: the presets, then
-// the forms of nfpm's own strings.
+// Compressions lists the accepted --compression values.
+//
+// nfpm's own compression strings (gzip, zstd:N, xz, lzma) were accepted
+// once, and handed to nfpm's packager; they are refused now: that packager
+// cannot write what a complete package carries (context-qualified
+// requirements such as Requires(post): /bin/sh, rpmlib() features, file
+// triggers), so every package build writes goes through rpmfile.
 func Compressions() []string {
 	var names []string
 	for n := range presets {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	return append(names, "gzip[:1-9]", "zstd[:fastest|default|better|best|1-22]", "xz", "lzma")
+	return names
 }
 
-// compression is a parsed --compression value: either a preset written by
-// rpmfile or an nfpm string handed to nfpm's packager as it is.
+// compression is a parsed --compression value: a preset written by
+// rpmfile.
 type compression struct {
 	name   string
 	preset *rpmfile.Compressor
-	nfpm   string
 }
 
 func parseCompression(s string) (compression, error) {
@@ -60,34 +63,11 @@ func parseCompression(s string) (compression, error) {
 	if p, ok := presets[s]; ok {
 		return compression{name: s, preset: &p}, nil
 	}
-	algo, level, hasLevel := strings.Cut(s, ":")
-	bad := func(why string) (compression, error) {
-		return compression{}, fmt.Errorf("compression %q: %s (known: %s)", s, why, strings.Join(Compressions(), ", "))
-	}
+	algo, _, _ := strings.Cut(s, ":")
+	why := "unknown compression"
 	switch algo {
-	case "gzip":
-		if hasLevel {
-			n, err := strconv.Atoi(level)
-			if err != nil || n < 1 || n > 9 {
-				return bad("the gzip level is 1 to 9")
-			}
-		}
-	case "zstd":
-		if hasLevel {
-			if n, err := strconv.Atoi(level); err == nil {
-				if n < 1 || n > 22 {
-					return bad("the zstd level is 1 to 22")
-				}
-			} else if ok, _ := zstd.EncoderLevelFromString(level); !ok {
-				return bad("the zstd level is fastest, default, better, best or a number")
-			}
-		}
-	case "xz", "lzma":
-		if hasLevel {
-			return bad(algo + " takes no level in nfpm")
-		}
-	default:
-		return bad("unknown compression")
+	case "gzip", "zstd", "xz", "lzma":
+		why = "nfpm's compression strings are no longer accepted: nfpm's packager cannot write Requires(post) or file triggers"
 	}
-	return compression{name: s, nfpm: s}, nil
+	return compression{}, fmt.Errorf("compression %q: %s (known: %s)", s, why, strings.Join(Compressions(), ", "))
 }

@@ -1,13 +1,15 @@
-// Package assemble builds the qemu-user-static-go RPM in-process: it finds
-// the qemu interpreters, generates their binfmt.d files with package qemu,
-// builds the binfmtctl helper, expands the scriptlets, and fills in the
-// nfpm package definition in spec/nfpm.yaml.
+// Package assemble builds the project's two RPMs in-process from spec/:
+// qemu-user-static-go (spec/nfpm.yaml), with qemu's interpreters, their
+// binfmt.d files and the helper, and binfmtctl (spec/binfmtctl.yaml), the
+// helper alone for other packagers. It finds the interpreters, generates
+// their binfmt.d files with package qemu, builds the binfmtctl helper,
+// expands the scriptlets, reads the packages' file triggers from
+// spec/triggers.yaml, and hands each package to rpmfile.
 //
-// The package is written either by nfpm's own rpm packager, for nfpm's
-// compression strings ("gzip", "zstd:best", "xz"...), or by rpmfile for
-// the presets ("small", "fast", "smallest"), which stream the payload
-// through zstd with a long window. Both take the same nfpm.Info, so both
-// make the same package; only the payload's encoding differs.
+// Every package is written by rpmfile, which writes the dependencies and
+// triggers rpmbuild writes; nfpm only parses the package definitions. (nfpm's
+// own packager cannot write Requires(post) or file triggers, so nfpm's
+// compression strings are refused.)
 //
 // The same inputs give the same bytes: file times and the build time come
 // from Options.SourceDateEpoch, and the build host is fixed by the spec.

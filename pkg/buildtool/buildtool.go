@@ -37,7 +37,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"build", "[flags]", "build the qemu-user-static-go rpm; the last line printed is its path", runBuild},
+		{"build", "[flags]", "build the qemu-user-static-go rpm and the binfmtctl one; the last line printed is its path", runBuild},
 		{"inspect", "FILE.rpm [--json]", "show an rpm's identity, digests, scriptlets and binfmt entries, and lint them", runInspect},
 		{"conf", "[flags]", "write the binfmt.d files the package ships", runConf},
 	}
@@ -108,6 +108,7 @@ func runBuild(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Binfmtctl, "binfmtctl", "", "use this binfmtctl instead of building it")
 	fs.BoolVar(&o.Preserve, "preserve-argv0", false, "set flag P in the binfmt.d files")
 	fs.BoolVar(&o.Credentials, "credentials", false, "set flag C (and so O) in the binfmt.d files; see pkg/qemu for why this is off")
+	asJSON := fs.Bool("json", false, "print both packages' paths, NEVRAs, sizes and digests as JSON")
 	if code, done := parse(fs, args, stderr, "build [flags]"); done {
 		return code
 	}
@@ -129,8 +130,23 @@ func runBuild(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "qemu-user-static-go build: %v\n", err)
 		return exitFail
 	}
-	fmt.Fprintf(stderr, "wrote %s: %d bytes, sha256 %s\n", res.NEVRA, res.Size, res.SHA256)
-	fmt.Fprintln(stdout, res.Path)
+	for _, p := range res.Packages {
+		fmt.Fprintf(stderr, "wrote %s: %d bytes, sha256 %s\n", p.NEVRA, p.Size, p.SHA256)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			fmt.Fprintf(stderr, "qemu-user-static-go build: %v\n", err)
+			return exitFail
+		}
+		return exitOK
+	}
+	// One path a line, qemu-user-static-go's last: scripts that take
+	// the last line keep getting it.
+	for _, p := range res.Packages {
+		fmt.Fprintln(stdout, p.Path)
+	}
 	return exitOK
 }
 

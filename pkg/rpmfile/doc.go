@@ -16,7 +16,17 @@
 // reaches back over one or two whole interpreters (32 MiB) finds that code
 // again and the payload shrinks to a third.
 //
-// The header carries the same tags as rpmpack's, with these differences,
+// The dependencies and file triggers are rpmbuild's for the same content
+// (TestMatchesRPMBuild compares them tag by tag): each scriptlet requires
+// its interpreter in its context (Requires(post): /bin/sh), the rpmlib()
+// features the package uses are required, the name is also provided with
+// the architecture's ISA (NAME(x86-64)), every public macro of a file in
+// /usr/lib/rpm/macros.d is provided as rpm_macro(NAME), and each list is
+// sorted as rpm's dependency sets are. Options add context-qualified
+// requirements, generated conflicts and file triggers, which nfpm.Info
+// cannot express.
+//
+// The other tags are rpmpack's, with these differences,
 // each as rpmbuild does it: the cpio names start with "./", so that
 // rpm2cpio | cpio -idm stays inside the current directory; the cpio
 // entries carry the file's mtime and inode number; symbolic links have

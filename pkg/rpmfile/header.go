@@ -301,26 +301,3 @@ func parseRelation(s string) (relation, error) {
 	}
 	return relation{name: name, version: version, flags: flags}, nil
 }
-
-// addRelations adds the three parallel arrays of one dependency kind,
-// dropping exact duplicates as rpmpack does; nothing for an empty list.
-func (h *header) addRelations(nameTag, versionTag, flagsTag uint32, rels []relation) {
-	var names, versions []string
-	var flags []uint32
-	seen := map[relation]bool{}
-	for _, r := range rels {
-		if seen[r] {
-			continue
-		}
-		seen[r] = true
-		names = append(names, r.name)
-		versions = append(versions, r.version)
-		flags = append(flags, r.flags)
-	}
-	if len(names) == 0 {
-		return
-	}
-	h.addStrings(nameTag, names)
-	h.addStrings(versionTag, versions)
-	h.addInt32(flagsTag, flags...)
-}

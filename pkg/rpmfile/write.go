@@ -58,6 +58,18 @@ type Options struct {
 	// TempDir holds the compressed payload until the header that goes
 	// before it is known; "" is os.TempDir().
 	TempDir string
+	// Requires are requirements besides info.Depends, with their
+	// context: Requires(post): X is {Name: X, Flags: SenseScriptPost}.
+	Requires []Dependency
+	// Conflicts are conflicts besides info.Conflicts, with their flags:
+	// rpmbuild marks the ones a dependency generator found with
+	// SenseFindRequires.
+	Conflicts []Dependency
+	// Triggers are the package's file triggers.
+	Triggers []FileTrigger
+	// SourceRPM is the source package this one is built from, for
+	// subpackages of one source: "" is NAME-VERSION-RELEASE.src.rpm.
+	SourceRPM string
 }
 
 // rpmArch is nfpm's mapping of Go architecture names to rpm's, for
@@ -167,6 +179,11 @@ func Write(w io.Writer, info *nfpm.Info, opts Options) (err error) {
 	if err != nil {
 		return err
 	}
+	for _, tr := range opts.Triggers {
+		if err := tr.Check(); err != nil {
+			return fmt.Errorf("writing rpm %s: %w", info.Name, err)
+		}
+	}
 	// Unlock the key first: a wrong passphrase should not cost a
 	// compressed payload.
 	var s *signer
@@ -191,7 +208,7 @@ func Write(w io.Writer, info *nfpm.Info, opts Options) (err error) {
 		return err
 	}
 
-	hb, err := mainHeader(info, fileList, payload, c)
+	hb, err := mainHeader(info, fileList, payload, c, opts)
 	if err != nil {
 		return err
 	}
@@ -641,8 +658,9 @@ func (f writerFunc) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// mainHeader encodes the package header with the tags rpmpack writes.
-func mainHeader(info *nfpm.Info, fileList []*file, p payloadInfo, c Compressor) ([]byte, error) {
+// mainHeader encodes the package header with the tags rpmpack writes,
+// and the dependencies and triggers rpmbuild writes.
+func mainHeader(info *nfpm.Info, fileList []*file, p payloadInfo, c Compressor, opts Options) ([]byte, error) {
 	h := newHeader(regionImmutable)
 	h.addStrings(tagI18NTable, []string{"C"})
 	h.addString(tagName, info.Name)
@@ -708,20 +726,26 @@ func mainHeader(info *nfpm.Info, fileList []*file, p payloadInfo, c Compressor) 
 	h.addStrings(tagPayloadDigest, []string{p.digest})
 	h.addInt32(tagPayloadDigestAlgo, hashAlgoSHA256)
 	// rpm tells binary from source packages by this tag.
-	h.addString(tagSourceRPM, info.Name+"-"+FullVersion(info)+".src.rpm")
+	srpm := opts.SourceRPM
+	if srpm == "" {
+		srpm = info.Name + "-" + FullVersion(info) + ".src.rpm"
+	}
+	h.addString(tagSourceRPM, srpm)
 
 	scripts := []struct {
 		src           string
 		tag, progTags uint32
+		context       Sense
 	}{
-		{info.RPM.Scripts.PreTrans, tagPretrans, tagPretransProg},
-		{info.Scripts.PreInstall, tagPrein, tagPreinProg},
-		{info.Scripts.PostInstall, tagPostin, tagPostinProg},
-		{info.Scripts.PreRemove, tagPreun, tagPreunProg},
-		{info.Scripts.PostRemove, tagPostun, tagPostunProg},
-		{info.RPM.Scripts.PostTrans, tagPosttrans, tagPosttransProg},
-		{info.RPM.Scripts.Verify, tagVerifyScript, tagVerifyScriptProg},
+		{info.RPM.Scripts.PreTrans, tagPretrans, tagPretransProg, SensePreTrans},
+		{info.Scripts.PreInstall, tagPrein, tagPreinProg, SenseScriptPre},
+		{info.Scripts.PostInstall, tagPostin, tagPostinProg, SenseScriptPost},
+		{info.Scripts.PreRemove, tagPreun, tagPreunProg, SenseScriptPreun},
+		{info.Scripts.PostRemove, tagPostun, tagPostunProg, SenseScriptPostun},
+		{info.RPM.Scripts.PostTrans, tagPosttrans, tagPosttransProg, SensePostTrans},
+		{info.RPM.Scripts.Verify, tagVerifyScript, tagVerifyScriptProg, SenseScriptVerify},
 	}
+	var requires []Dependency
 	for _, s := range scripts {
 		if s.src == "" {
 			continue
@@ -732,7 +756,19 @@ func mainHeader(info *nfpm.Info, fileList []*file, p payloadInfo, c Compressor) 
 		}
 		h.addString(s.tag, string(body))
 		h.addString(s.progTags, "/bin/sh")
+		// rpmbuild makes each scriptlet require its interpreter in
+		// the scriptlet's context, so that rpm orders the package
+		// after the one that provides it.
+		requires = append(requires, Dependency{Name: "/bin/sh", Flags: SenseInterp | s.context})
 	}
+	for _, tr := range opts.Triggers {
+		if tr.prog() == LuaProg {
+			requires = append(requires, rpmlib("BuiltinLuaScripts"))
+		} else {
+			requires = append(requires, Dependency{Name: tr.prog(), Flags: SenseInterp})
+		}
+	}
+	h.addTriggers(opts.Triggers)
 
 	if len(fileList) > 0 {
 		addFiles(h, fileList)
@@ -741,31 +777,89 @@ func mainHeader(info *nfpm.Info, fileList []*file, p payloadInfo, c Compressor) 
 		return nil, err
 	}
 
-	self := relation{name: info.Name, version: FullVersion(info), flags: senseEqual}
-	lists := []struct {
-		items                     []string
-		nameTag, verTag, flagsTag uint32
-		extra                     []relation
-	}{
-		{info.Provides, tagProvideName, tagProvideVersion, tagProvideFlags, []relation{self}},
-		{info.Replaces, tagObsoleteName, tagObsoleteVersion, tagObsoleteFlags, nil},
-		{info.Suggests, tagSuggestName, tagSuggestVersion, tagSuggestFlags, nil},
-		{info.Recommends, tagRecommendName, tagRecommendVersion, tagRecommendFlags, nil},
-		{info.Depends, tagRequireName, tagRequireVersion, tagRequireFlags, nil},
-		{info.Conflicts, tagConflictName, tagConflictVersion, tagConflictFlags, nil},
-	}
-	for _, l := range lists {
-		var rels []relation
-		for _, s := range l.items {
+	parse := func(items []string) ([]Dependency, error) {
+		var out []Dependency
+		for _, s := range items {
 			r, err := parseRelation(s)
 			if err != nil {
 				return nil, err
 			}
-			rels = append(rels, r)
+			out = append(out, Dependency{Name: r.name, Version: r.version, Flags: Sense(r.flags)})
 		}
-		// rpmpack appends the package's own provide after the listed ones.
-		rels = append(rels, l.extra...)
-		h.addRelations(l.nameTag, l.verTag, l.flagsTag, rels)
+		return out, nil
+	}
+	lists := map[uint32][]Dependency{}
+	for _, l := range []struct {
+		items   []string
+		nameTag uint32
+	}{
+		{info.Provides, tagProvideName},
+		{info.Replaces, tagObsoleteName},
+		{info.Suggests, tagSuggestName},
+		{info.Recommends, tagRecommendName},
+		{info.Depends, tagRequireName},
+		{info.Conflicts, tagConflictName},
+	} {
+		ds, err := parse(l.items)
+		if err != nil {
+			return nil, err
+		}
+		lists[l.nameTag] = ds
+	}
+	full := FullVersion(info)
+	provides := append(lists[tagProvideName], Dependency{Name: info.Name, Version: full, Flags: SenseEqual})
+	if isa, ok := isaNames[info.Arch]; ok {
+		provides = append(provides, Dependency{Name: info.Name + "(" + isa + ")", Version: full, Flags: SenseEqual})
+	}
+	for _, f := range fileList {
+		if f.kind != 'f' || !isMacroFile(f.name) {
+			continue
+		}
+		data, err := os.ReadFile(f.src)
+		if err != nil {
+			return nil, fmt.Errorf("reading macros file %s: %w", f.name, err)
+		}
+		for _, m := range MacroNames(data) {
+			provides = append(provides, Dependency{Name: "rpm_macro(" + m + ")", Flags: SenseFindProvides})
+		}
+	}
+	lists[tagProvideName] = provides
+
+	requires = append(append(requires, lists[tagRequireName]...), opts.Requires...)
+	// The rpmlib() features the package uses, as rpmbuild adds them, so
+	// that an rpm without one refuses the package at dependency time
+	// rather than failing half way through the payload.
+	if len(fileList) > 0 {
+		requires = append(requires, rpmlib("CompressedFileNames"), rpmlib("FileDigests"))
+	}
+	requires = append(requires, rpmlib("PayloadFilesHavePrefix"), rpmlib("PayloadIsZstd"))
+	lists[tagConflictName] = append(lists[tagConflictName], opts.Conflicts...)
+	var all []Dependency
+	for _, ds := range lists {
+		all = append(all, ds...)
+	}
+	all = append(all, requires...)
+	versions := []string{full}
+	rich := false
+	for _, d := range all {
+		versions = append(versions, d.Version)
+		rich = rich || strings.HasPrefix(d.Name, "(")
+	}
+	if rich {
+		requires = append(requires, rpmlib("RichDependencies"))
+	}
+	requires = append(requires, versionFeatures(versions...)...)
+	lists[tagRequireName] = requires
+
+	for _, l := range []struct{ nameTag, verTag, flagsTag uint32 }{
+		{tagProvideName, tagProvideVersion, tagProvideFlags},
+		{tagObsoleteName, tagObsoleteVersion, tagObsoleteFlags},
+		{tagSuggestName, tagSuggestVersion, tagSuggestFlags},
+		{tagRecommendName, tagRecommendVersion, tagRecommendFlags},
+		{tagRequireName, tagRequireVersion, tagRequireFlags},
+		{tagConflictName, tagConflictVersion, tagConflictFlags},
+	} {
+		h.addDeps(l.nameTag, l.verTag, l.flagsTag, sortDeps(lists[l.nameTag]))
 	}
 	return h.bytes()
 }

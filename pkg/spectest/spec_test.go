@@ -50,9 +50,54 @@ var twoCPUs = []string{"aarch64", "riscv64"}
 // epoch is SOURCE_DATE_EPOCH for both builds.
 var epoch = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
+// helperName is the helper's package, built beside name.
+const helperName = "binfmtctl"
+
 // build is one package built both ways.
 type build struct {
 	nfpm, rpmbuild string
+}
+
+// builds is one build's packages, by name, built both ways.
+type builds map[string]*build
+
+func (b builds) set(name string, nfpm bool, path string) {
+	if b[name] == nil {
+		b[name] = &build{}
+	}
+	if nfpm {
+		b[name].nfpm = path
+	} else {
+		b[name].rpmbuild = path
+	}
+}
+
+// setRPMs files each rpm under its package name.
+func (b builds) setRPMs(rpms []string) {
+	for _, p := range rpms {
+		base := filepath.Base(p)
+		for _, n := range []string{name, helperName} {
+			if strings.HasPrefix(base, n+"-") && len(base) > len(n)+1 && base[len(n)+1] >= '0' && base[len(n)+1] <= '9' {
+				b.set(n, false, p)
+			}
+		}
+	}
+}
+
+func (b builds) setResult(res *assemble.Result) {
+	for _, p := range res.Packages {
+		b.set(p.Name, true, p.Path)
+	}
+}
+
+// check fails unless both builds wrote both packages.
+func (b builds) check(t *testing.T, what string) {
+	t.Helper()
+	for _, n := range []string{name, helperName} {
+		if b[n] == nil || b[n].nfpm == "" || b[n].rpmbuild == "" {
+			t.Fatalf("%s: %s was not built both ways: %+v", what, n, b[n])
+		}
+	}
 }
 
 func TestSpec(t *testing.T) {
@@ -98,7 +143,7 @@ func TestSpec(t *testing.T) {
 	// cpus and the conflicts by themselves for every cpu group.
 	fake := fakeInterpreters(t, filepath.Join(work, "fake"))
 
-	two, every := build{}, build{}
+	two, every := builds{}, builds{}
 	var srpm string
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -125,7 +170,9 @@ func TestSpec(t *testing.T) {
 			"pkg_version": version, "pkg_release": release, "qemu_cpus": strings.Join(twoCPUs, ","),
 		})
 		if err == nil {
-			two.rpmbuild = rpms[0]
+			mu.Lock()
+			two.setRPMs(rpms)
+			mu.Unlock()
 		}
 		return err
 	})
@@ -134,7 +181,9 @@ func TestSpec(t *testing.T) {
 			"pkg_version": version, "pkg_release": release, "qemu_bindir": fake,
 		})
 		if err == nil {
-			every.rpmbuild = rpms[0]
+			mu.Lock()
+			every.setRPMs(rpms)
+			mu.Unlock()
 		}
 		return err
 	})
@@ -148,7 +197,9 @@ func TestSpec(t *testing.T) {
 			OutputDir: filepath.Join(work, "nfpm-real"), SourceDateEpoch: epoch, TempDir: work,
 		})
 		if err == nil {
-			two.nfpm = res.Path
+			mu.Lock()
+			two.setResult(res)
+			mu.Unlock()
 		}
 		return err
 	})
@@ -158,7 +209,9 @@ func TestSpec(t *testing.T) {
 			OutputDir: filepath.Join(work, "nfpm-every"), SourceDateEpoch: epoch, TempDir: work,
 		})
 		if err == nil {
-			every.nfpm = res.Path
+			mu.Lock()
+			every.setResult(res)
+			mu.Unlock()
 		}
 		return err
 	})
@@ -167,19 +220,27 @@ func TestSpec(t *testing.T) {
 		t.Fatalf("building:\n%s", strings.Join(errs, "\n"))
 	}
 
+	two.check(t, "two cpus")
+	every.check(t, "every cpu")
 	t.Run("equivalent/two-cpus", func(t *testing.T) {
-		a, b := compare(t, two, tree)
+		a, b := compare(t, *two[name], tree, true)
 		checkConfs(t, a, twoCPUs, true)
 		checkConfs(t, b, twoCPUs, true)
 	})
 	t.Run("equivalent/every-cpu", func(t *testing.T) {
-		a, b := compare(t, every, tree)
+		a, b := compare(t, *every[name], tree, true)
 		checkConfs(t, a, nil, false)
 		checkConfs(t, b, nil, false)
 	})
+	t.Run("equivalent/binfmtctl", func(t *testing.T) {
+		a, r := compare(t, *two[helperName], tree, false)
+		checkHelper(t, a, two[name].nfpm)
+		checkHelper(t, r, two[name].rpmbuild)
+	})
+	t.Run("equivalent/binfmtctl-every-cpu", func(t *testing.T) { compare(t, *every[helperName], tree, false) })
 	t.Run("srpm", func(t *testing.T) { checkSRPM(t, srpm, src, version) })
 	t.Run("rpm-K", func(t *testing.T) {
-		for _, p := range []string{two.nfpm, two.rpmbuild, srpm} {
+		for _, p := range []string{two[name].nfpm, two[name].rpmbuild, two[helperName].nfpm, two[helperName].rpmbuild, srpm} {
 			out, err := exec.Command("rpm", "-K", p).CombinedOutput()
 			if err != nil || !strings.Contains(string(out), "digests") || !strings.Contains(string(out), "OK") {
 				t.Errorf("rpm -K %s: %v\n%s", p, err, out)
@@ -187,7 +248,13 @@ func TestSpec(t *testing.T) {
 		}
 	})
 	t.Run("inspect", func(t *testing.T) {
-		for _, p := range []string{two.nfpm, two.rpmbuild} {
+		for _, p := range []string{two[helperName].nfpm, two[helperName].rpmbuild} {
+			var stdout, stderr bytes.Buffer
+			if code := buildtool.Run([]string{"inspect", p}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "lint: no problems") {
+				t.Errorf("qemu-user-static-go inspect %s: exit %d\n%s%s", p, code, stdout.String(), stderr.String())
+			}
+		}
+		for _, p := range []string{two[name].nfpm, two[name].rpmbuild} {
 			var stdout, stderr bytes.Buffer
 			if code := buildtool.Run([]string{"inspect", p}, &stdout, &stderr); code != 0 {
 				t.Errorf("qemu-user-static-go inspect %s: exit %d\n%s%s", p, code, stdout.String(), stderr.String())
@@ -201,8 +268,8 @@ func TestSpec(t *testing.T) {
 	})
 	t.Run("rpmlint", func(t *testing.T) {
 		rpmlint(t, src, home, map[string][]string{
-			"nfpm":     {two.nfpm},
-			"rpmbuild": {two.rpmbuild, srpm},
+			"nfpm":     {two[name].nfpm, two[helperName].nfpm},
+			"rpmbuild": {two[name].rpmbuild, two[helperName].rpmbuild, srpm},
 		})
 	})
 	t.Logf("total: %v", time.Since(start).Round(time.Millisecond))
@@ -421,8 +488,8 @@ func runRPMBuild(ctx context.Context, env []string, topdir, sourcedir, src, mode
 	}
 	rpms, _ := filepath.Glob(filepath.Join(topdir, "RPMS", "*", "*.rpm"))
 	srpms, _ := filepath.Glob(filepath.Join(topdir, "SRPMS", "*.src.rpm"))
-	if len(rpms) != 1 {
-		return nil, "", fmt.Errorf("rpmbuild %s wrote %d binary rpms, want 1: %q", mode, len(rpms), rpms)
+	if len(rpms) != 2 {
+		return nil, "", fmt.Errorf("rpmbuild %s wrote %d binary rpms, want 2 (%s and %s): %q", mode, len(rpms), name, helperName, rpms)
 	}
 	srpm := ""
 	if len(srpms) == 1 {
@@ -493,6 +560,45 @@ var headerTags = []struct {
 	{"RECOMMENDNAME", 5046}, {"SUGGESTNAME", 5049}, {"SUPPLEMENTNAME", 5052},
 	{"ENHANCENAME", 5055}, {"ORDERNAME", 5035},
 	{"TRIGGERNAME", rpmutils.TRIGGERNAME},
+	// Dependencies with their sense flags (the scriptlets' interpreter
+	// in context, rpmlib() features, the ISA provide, rpm_macro()), in
+	// rpmbuild's order.
+	{"REQUIRENAME", rpmutils.REQUIRENAME}, {"REQUIREFLAGS", rpmutils.REQUIREFLAGS}, {"REQUIREVERSION", rpmutils.REQUIREVERSION},
+	{"PROVIDENAME", rpmutils.PROVIDENAME}, {"PROVIDEFLAGS", rpmutils.PROVIDEFLAGS}, {"PROVIDEVERSION", rpmutils.PROVIDEVERSION},
+	{"CONFLICTNAME", rpmutils.CONFLICTNAME}, {"CONFLICTFLAGS", rpmutils.CONFLICTFLAGS}, {"CONFLICTVERSION", rpmutils.CONFLICTVERSION},
+	{"OBSOLETENAME", rpmutils.OBSOLETENAME}, {"OBSOLETEFLAGS", rpmutils.OBSOLETEFLAGS}, {"OBSOLETEVERSION", rpmutils.OBSOLETEVERSION},
+	// File triggers (spec/triggers.yaml and the spec's
+	// %filetrigger*/%transfiletrigger* sections): bodies, interpreters,
+	// prefixes with their kind and trigger index, and priorities.
+	{"FILETRIGGERSCRIPTS", 5066}, {"FILETRIGGERSCRIPTPROG", 5067}, {"FILETRIGGERSCRIPTFLAGS", 5068},
+	{"FILETRIGGERNAME", 5069}, {"FILETRIGGERINDEX", 5070}, {"FILETRIGGERFLAGS", 5072},
+	{"FILETRIGGERPRIORITIES", 5084},
+	{"TRANSFILETRIGGERSCRIPTS", 5076}, {"TRANSFILETRIGGERSCRIPTPROG", 5077}, {"TRANSFILETRIGGERSCRIPTFLAGS", 5078},
+	{"TRANSFILETRIGGERNAME", 5079}, {"TRANSFILETRIGGERINDEX", 5080}, {"TRANSFILETRIGGERFLAGS", 5082},
+	{"TRANSFILETRIGGERPRIORITIES", 5085},
+}
+
+// TestNoIntendedDifferences keeps the equivalence exact: every tag that
+// carries a dependency or a trigger is compared as it is, so no
+// difference between the builds can be declared intended by leaving its
+// tag out.
+func TestNoIntendedDifferences(t *testing.T) {
+	compared := map[int]bool{}
+	for _, ht := range headerTags {
+		compared[ht.tag] = true
+	}
+	for _, tag := range []int{
+		rpmutils.REQUIRENAME, rpmutils.REQUIREFLAGS, rpmutils.REQUIREVERSION,
+		rpmutils.PROVIDENAME, rpmutils.PROVIDEFLAGS, rpmutils.PROVIDEVERSION,
+		rpmutils.CONFLICTNAME, rpmutils.CONFLICTFLAGS, rpmutils.CONFLICTVERSION,
+		rpmutils.OBSOLETENAME, rpmutils.OBSOLETEFLAGS, rpmutils.OBSOLETEVERSION,
+		5046, 5049, 5052, 5055, 5035, rpmutils.TRIGGERNAME,
+		5066, 5067, 5068, 5069, 5070, 5072, 5084, 5076, 5077, 5078, 5079, 5080, 5082, 5085,
+	} {
+		if !compared[tag] {
+			t.Errorf("tag %d is not compared between the builds", tag)
+		}
+	}
 }
 
 // Tags go-rpmutils has no name for.
@@ -567,7 +673,7 @@ func tagString(h *rpmutils.RpmHeader, tag int) string {
 // compare fails on every difference between the nfpm and the rpmbuild
 // package that is not one of the intended ones, which are listed here
 // with the reason.
-func compare(t *testing.T, b build, tree string) (nfpmPkg, rbPkg *pkg) {
+func compare(t *testing.T, b build, tree string, scripts bool) (nfpmPkg, rbPkg *pkg) {
 	t.Helper()
 	a, r := readPkg(t, b.nfpm), readPkg(t, b.rpmbuild)
 	if filepath.Base(a.path) != filepath.Base(r.path) {
@@ -616,6 +722,9 @@ func compare(t *testing.T, b build, tree string) (nfpmPkg, rbPkg *pkg) {
 	// same.
 	want := scriptlets.Render(name, a.report.Version, a.report.Release)
 	wantBody := map[string]string{"post": want.Post, "preun": want.Preun, "postun": want.Postun}
+	if !scripts {
+		wantBody = map[string]string{}
+	}
 	for _, rep := range []*inspect.Report{a.report, r.report} {
 		got := map[string]string{}
 		for _, s := range rep.Scriptlets {
@@ -625,7 +734,7 @@ func compare(t *testing.T, b build, tree string) (nfpmPkg, rbPkg *pkg) {
 			got[s.Phase] = s.Body
 		}
 		if len(got) != len(wantBody) {
-			t.Errorf("%s has scriptlets %q, want post, preun and postun", rep.File, keys(got))
+			t.Errorf("%s has scriptlets %q, want %q", rep.File, keys(got), keys(wantBody))
 		}
 		for phase, body := range wantBody {
 			if strings.TrimSuffix(got[phase], "\n") != strings.TrimSuffix(body, "\n") {
@@ -634,34 +743,26 @@ func compare(t *testing.T, b build, tree string) (nfpmPkg, rbPkg *pkg) {
 		}
 	}
 
-	// Dependencies, as rpm -qR prints them, as sets.
-	nevr := a.report.Version + "-" + a.report.Release
-	macros := rpmMacros(t, filepath.Join(tree, "spec", "macros.binfmtctl"))
-	compareDeps(t, "Requires", a.report.Requires, r.report.Requires, func(d string) bool {
-		// Intended: rpmbuild requires the rpm features the package
-		// uses, and the scriptlets' interpreter. nfpm declares neither.
-		return strings.HasPrefix(d, "rpmlib(") || d == "/bin/sh"
-	})
-	compareDeps(t, "Provides", a.report.Provides, r.report.Provides, func(d string) bool {
-		// Intended: rpmbuild also provides the name qualified by the
-		// architecture (%{_isa}), and rpm_macro(NAME) for each macro in
-		// the macros file (rpm's rpm_macro.attr generator).
-		if m := regexp.MustCompile(`^` + regexp.QuoteMeta(name) + `\([a-z0-9_-]+\) = (.*)$`).FindStringSubmatch(d); m != nil {
-			return m[1] == nevr
+	// Dependencies, as rpm -qR prints them, as sets: no difference is
+	// intended (the header comparison above also checks their flags and
+	// order). TestNoIntendedDifferences keeps it so.
+	compareDeps(t, "Requires", a.report.Requires, r.report.Requires)
+	compareDeps(t, "Provides", a.report.Provides, r.report.Provides)
+	compareDeps(t, "Conflicts", a.report.Conflicts, r.report.Conflicts)
+	compareDeps(t, "Obsoletes", a.report.Obsoletes, r.report.Obsoletes)
+	for _, want := range []string{"/bin/sh", "rpmlib(PayloadIsZstd) <= 5.4.18-1"} {
+		if !scripts && want == "/bin/sh" {
+			continue
 		}
-		if m := regexp.MustCompile(`^rpm_macro\((\w+)\)$`).FindStringSubmatch(d); m != nil {
-			return slices.Contains(macros, m[1])
+		if !slices.Contains(a.report.Requires, want) {
+			t.Errorf("%s does not require %q: %q", a.path, want, a.report.Requires)
 		}
-		return false
-	})
-	compareDeps(t, "Conflicts", a.report.Conflicts, r.report.Conflicts, nil)
-	compareDeps(t, "Obsoletes", a.report.Obsoletes, r.report.Obsoletes, nil)
+	}
 	return a, r
 }
 
-// compareDeps fails unless nfpm and rpmbuild list the same dependencies,
-// apart from the ones that intended says rpmbuild alone may add.
-func compareDeps(t *testing.T, what string, nfpm, rb []string, intended func(string) bool) {
+// compareDeps fails unless nfpm and rpmbuild list the same dependencies.
+func compareDeps(t *testing.T, what string, nfpm, rb []string) {
 	t.Helper()
 	a, b := set(nfpm), set(rb)
 	for d := range a {
@@ -670,24 +771,40 @@ func compareDeps(t *testing.T, what string, nfpm, rb []string, intended func(str
 		}
 	}
 	for d := range b {
-		if !a[d] && (intended == nil || !intended(d)) {
+		if !a[d] {
 			t.Errorf("%s: %q is only in the rpmbuild package", what, d)
 		}
 	}
 }
 
-// rpmMacros lists the macros a macros file defines.
-func rpmMacros(t *testing.T, p string) []string {
+// checkHelper checks that the helper's package holds the helper, the
+// macros and its docs, byte for byte the same helper and macros as
+// qemu-user-static-go of the same build (rpm shares identical files between
+// packages; different ones would conflict), no binfmt.d file, and the
+// same-version relation both ways.
+func checkHelper(t *testing.T, h *pkg, main string) {
 	t.Helper()
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
+	m := readPkg(t, main)
+	for _, p := range []string{"/usr/bin/binfmtctl", "/usr/lib/rpm/macros.d/macros.binfmtctl"} {
+		if _, ok := h.files[p]; !ok || h.files[p] != m.files[p] {
+			t.Errorf("%s: %s is %s, in %s %s", h.path, p, h.files[p], main, m.files[p])
+		}
 	}
-	var names []string
-	for _, m := range regexp.MustCompile(`(?m)^%(\w+)`).FindAllSubmatch(data, -1) {
-		names = append(names, string(m[1]))
+	for _, p := range []string{"/usr/share/doc/binfmtctl/README", "/usr/share/licenses/binfmtctl/COPYING"} {
+		if _, ok := h.files[p]; !ok {
+			t.Errorf("%s has no %s", h.path, p)
+		}
 	}
-	return names
+	if len(h.confs) != 0 {
+		t.Errorf("%s ships binfmt.d files: %q", h.path, keys(h.confs))
+	}
+	evr := h.report.Version + "-" + h.report.Release
+	if want := "(" + name + " = " + evr + " if " + name + ")"; !slices.Contains(h.report.Requires, want) {
+		t.Errorf("%s does not require %q: %q", h.path, want, h.report.Requires)
+	}
+	if want := "(" + helperName + " = " + evr + " if " + helperName + ")"; !slices.Contains(m.report.Requires, want) {
+		t.Errorf("%s does not require %q: %q", main, want, m.report.Requires)
+	}
 }
 
 // checkConfs checks that a package's binfmt.d files are the generator's
