@@ -300,6 +300,10 @@ func goEnv(t *testing.T, gobin, key string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// triggerScripts are the file trigger bodies the spec %includes as
+// sources (make dist copies scriptlets/trigger-*.sh).
+var triggerScripts = []string{"trigger-leaving.sh", "trigger-removing.sh", "trigger-early.sh", "trigger-guard-before.sh", "trigger-guard-after.sh"}
+
 // makeDist does what `make dist` does, into dist: the repository's files
 // and `go mod vendor` in tree, packed as NAME-VERSION.tar.gz with fixed
 // times and owners, and the scriptlets beside it for the spec's
@@ -330,7 +334,7 @@ func makeDist(t *testing.T, gobin, src, tree, dist, version string) {
 	if err := writeTarball(filepath.Join(dist, name+"-"+version+".tar.gz"), tree, epoch); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"post.sh", "preun.sh", "postun.sh"} {
+	for _, s := range append([]string{"post.sh", "preun.sh", "postun.sh"}, triggerScripts...) {
 		if err := copyEntry(filepath.Join(src, "scriptlets", s), filepath.Join(dist, s)); err != nil {
 			t.Fatal(err)
 		}
@@ -871,6 +875,9 @@ func checkSRPM(t *testing.T, srpm, src, version string) {
 		"preun.sh":                       filepath.Join(src, "scriptlets", "preun.sh"),
 		"postun.sh":                      filepath.Join(src, "scriptlets", "postun.sh"),
 		name + "-" + version + ".tar.gz": "",
+	}
+	for _, s := range triggerScripts {
+		want[s] = filepath.Join(src, "scriptlets", s)
 	}
 	pr, err := r.PayloadReaderExtended()
 	if err != nil {
