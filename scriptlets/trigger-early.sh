@@ -4,4 +4,6 @@
 # installed or upgraded in the same transaction).
 # $PPID is rpm, which names the transaction. See docs/lifecycle.md, "File
 # triggers". A binfmt problem never fails the transaction.
-if [ -x /usr/bin/binfmtctl ]; then /usr/bin/binfmtctl trigger early "$PPID" || :; fi
+# Only systemd flushes (its trigger, or a restart of systemd-binfmt.service),
+# and only where it runs: elsewhere there is nothing to guard.
+if [ -d /run/systemd/system ] && [ -x /usr/bin/binfmtctl ]; then /usr/bin/binfmtctl trigger early "$PPID" || :; fi

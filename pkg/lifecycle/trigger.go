@@ -85,7 +85,9 @@ func (m *Manager) Trigger(step, tx string, files []string) error {
 	case StepLeaving:
 		errs = append(errs, m.leaving(st, files))
 	case StepEarly:
-		errs = append(errs, m.early(st))
+		if m.systemdRuns() {
+			errs = append(errs, m.early(st))
+		}
 	case StepGuardBefore:
 		errs = append(errs, m.guardBefore(st))
 	case StepGuardAfter:
@@ -102,7 +104,7 @@ func (m *Manager) Trigger(step, tx string, files []string) error {
 	unlock()
 	switch step {
 	case StepRemoving:
-		errs = append(errs, m.cleanupRemoving(files))
+		errs = append(errs, m.cleanupRemoving(st, files))
 	case StepGuardAfter:
 		errs = append(errs, m.cleanupInstalled(st, files))
 	}
@@ -129,8 +131,11 @@ func binfmtFiles(files []string) []string {
 }
 
 func (m *Manager) owners(files []string) map[string][]Owner {
+	if len(files) == 0 {
+		return map[string][]Owner{}
+	}
 	q, ok := m.RPM.(OwnerQuerier)
-	if !ok || len(files) == 0 {
+	if !ok {
 		return map[string][]Owner{}
 	}
 	o, err := q.HookOwners(files)
@@ -177,6 +182,9 @@ func (m *Manager) early(st *TxState) error {
 // a scriptlet restarted systemd-binfmt.service), it puts back from the
 // early snapshot first.
 func (m *Manager) guardBefore(st *TxState) error {
+	if !m.systemdRuns() {
+		return nil
+	}
 	fs, err := binfmt.Open(m.BinfmtDir)
 	if err != nil {
 		return nil // nothing to guard; the hooks and sync say why
@@ -231,6 +239,9 @@ func Flushed(before, now []RawEntry, onDisk map[string]binfmt.Line, leaving []bi
 // guardAfter puts back what systemd-binfmt flushed; cleanupInstalled
 // follows.
 func (m *Manager) guardAfter(st *TxState) error {
+	if !m.systemdRuns() {
+		return nil // nothing flushes here; guard-before does not run either
+	}
 	fs, err := binfmt.Open(m.BinfmtDir)
 	if err != nil {
 		return nil
@@ -426,8 +437,20 @@ func definedBy(l binfmt.Live, defs []binfmt.Entry) bool {
 // files as gone, adopting what they define exactly. Files of packages
 // that call the hooks are left to the hooks; a file no package owns is
 // the administrator's.
-func (m *Manager) cleanupRemoving(files []string) error {
-	plain := m.plain(files)
+func (m *Manager) cleanupRemoving(st *TxState, files []string) error {
+	// The leaving step asked rpm who owns them, before the transaction;
+	// only a file it did not see is asked about now.
+	var plain, unknown []string
+	for _, f := range files {
+		l, ok := st.leavingFile(f)
+		switch {
+		case !ok:
+			unknown = append(unknown, f)
+		case isPlain(l.Owners):
+			plain = append(plain, f)
+		}
+	}
+	plain = append(plain, m.plain(unknown)...)
 	if len(plain) == 0 {
 		return nil
 	}
@@ -447,7 +470,7 @@ func (m *Manager) cleanupRemoving(files []string) error {
 // the older version defined is taken as the transaction's, so that a
 // changed or dropped definition is replaced or removed.
 func (m *Manager) cleanupInstalled(st *TxState, files []string) error {
-	if _, err := os.Stat(filepath.Join(m.Config.Root, SystemdBooted)); err == nil {
+	if m.systemdRuns() {
 		return nil
 	}
 	plain := m.plain(files)
@@ -491,19 +514,33 @@ func (m *Manager) plain(files []string) []string {
 	owners := m.owners(files)
 	var out []string
 	for _, f := range files {
-		os := owners[f]
-		if len(os) == 0 {
-			continue
-		}
-		hooks := false
-		for _, o := range os {
-			hooks = hooks || o.Hooks
-		}
-		if !hooks {
+		if isPlain(owners[f]) {
 			out = append(out, f)
 		}
 	}
 	return out
+}
+
+// isPlain reports whether some package owns a file and none of its
+// owners calls the hooks.
+func isPlain(owners []Owner) bool {
+	if len(owners) == 0 {
+		return false
+	}
+	for _, o := range owners {
+		if o.Hooks {
+			return false
+		}
+	}
+	return true
+}
+
+// systemdRuns reports whether systemd's binfmt trigger runs
+// systemd-binfmt here: /run/systemd/system exists (systemd's
+// src/rpm/triggers.systemd.in). Only then does anything flush the table.
+func (m *Manager) systemdRuns() bool {
+	_, err := os.Stat(filepath.Join(m.Config.Root, SystemdBooted))
+	return err == nil
 }
 
 // leavingFile returns what the leaving step recorded for path.
