@@ -65,7 +65,7 @@ dist:
 	cd $(DIST)/$(NAME)-$(VERSION) && GOFLAGS=-mod=mod GOWORK=off $(GO) mod vendor
 	tar --sort=name --mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner \
 	  -C $(DIST) -cf - $(NAME)-$(VERSION) | gzip -9n >$(DIST)/$(NAME)-$(VERSION).tar.gz
-	cp scriptlets/post.sh scriptlets/preun.sh scriptlets/postun.sh scriptlets/trigger-*.sh $(DIST)/
+	cp scriptlets/post.sh scriptlets/preun.sh scriptlets/postun.sh scriptlets/trigger-*.sh scriptlets/trigger-*.lua $(DIST)/
 	rm -rf $(DIST)/$(NAME)-$(VERSION)
 
 # rpmbuild builds the same two packages as rpm, the rpm way. It writes

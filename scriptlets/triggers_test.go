@@ -13,8 +13,28 @@ import (
 // the transaction, binfmtctl present or not.
 func TestTriggerBodies(t *testing.T) {
 	bodies, _ := filepath.Glob("trigger-*.sh")
-	if len(bodies) != 5 {
-		t.Fatalf("trigger bodies %v, want the five steps", bodies)
+	lua, _ := filepath.Glob("trigger-*.lua")
+	if len(bodies)+len(lua) != 5 {
+		t.Fatalf("trigger bodies %v %v, want the five steps", bodies, lua)
+	}
+	for _, f := range lua {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		step := strings.TrimSuffix(strings.TrimPrefix(f, "trigger-"), ".lua")
+		if !strings.Contains(string(b), `rpm.execute, "/usr/bin/binfmtctl", "trigger", "`+step+`", "-")`) {
+			t.Errorf("%s does not run binfmtctl trigger %s - through rpm.execute", f, step)
+		}
+		if strings.Contains(string(b), "%{") {
+			t.Errorf("%s uses a macro", f)
+		}
+		// rpm's own Lua runs it: without /usr/bin/binfmtctl or
+		// /run/systemd/system it does nothing and does not fail.
+		body := strings.ReplaceAll(strings.ReplaceAll(string(b), "/usr/bin/binfmtctl", "/nonexistent/binfmtctl"), "%", "%%")
+		if out, err := exec.Command("rpm", "--eval", "%{lua:"+body+"}").CombinedOutput(); err != nil || strings.Contains(string(out), "error") {
+			t.Errorf("%s does not run in rpm's Lua: %v\n%s", f, err, out)
+		}
 	}
 	for _, f := range bodies {
 		b, err := os.ReadFile(f)

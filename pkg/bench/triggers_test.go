@@ -22,7 +22,8 @@ type helperVariant struct {
 
 // helperPackage builds a package "binfmtctl" with the helper built from
 // this tree and triggers: the ones spec/triggers.yaml declares with their
-// bodies, the same with bodies that run only ":", or none. The three
+// bodies, the same with bodies that do nothing (":" for sh, a comment for
+// Lua), or none. The three
 // differ in nothing else.
 func helperPackage(t *testing.T, bin, variant string) string {
 	t.Helper()
@@ -46,6 +47,10 @@ func helperPackage(t *testing.T, bin, variant string) string {
 	}
 	for _, d := range decl {
 		body := ":\n"
+		prog := ""
+		if d.Prog == "<lua>" {
+			body, prog = "-- nothing\n", d.Prog
+		}
 		if variant == "real" {
 			b, err := os.ReadFile(filepath.Join(src, d.Script))
 			if err != nil {
@@ -53,7 +58,7 @@ func helperPackage(t *testing.T, bin, variant string) string {
 			}
 			body = string(b)
 		}
-		p.Triggers = append(p.Triggers, sandbox.Trigger{Kind: d.Kind, Priority: int(d.Priority), Paths: d.Prefixes, Body: body})
+		p.Triggers = append(p.Triggers, sandbox.Trigger{Kind: d.Kind, Priority: int(d.Priority), Interpreter: prog, Paths: d.Prefixes, Body: body})
 	}
 	if variant == "none" {
 		// rpmbuild, like the others, so that only the triggers differ: a

@@ -21,7 +21,8 @@ const maxTriggerFiles = 100000
 //	binfmtctl trigger STEP PID < files
 //
 // STEP is leaving, removing, early, guard-before or guard-after; PID is the rpm
-// process running the transaction, the trigger shell's $PPID. The files
+// process running the transaction, the trigger shell's $PPID, or "-" for
+// binfmtctl's parent (a Lua trigger's rpm.execute). The files
 // rpm passes on standard input are read as one path a line. Like the
 // hooks, a trigger never fails the transaction: what it could not do is
 // said on stderr, and the exit code is 1.
@@ -30,9 +31,14 @@ func runTrigger(c *ctx, args []string) int {
 		c.errorf("trigger: want STEP PID (usage: binfmtctl trigger leaving|removing|early|guard-before|guard-after PID)")
 		return exitUsage
 	}
-	pid, err := strconv.Atoi(args[1])
-	if err != nil {
-		c.errorf("trigger: PID %q is not a number", args[1])
+	var pid int
+	var err error
+	if args[1] == "-" {
+		// A Lua trigger runs binfmtctl with rpm.execute: rpm itself is
+		// the parent.
+		pid = os.Getppid()
+	} else if pid, err = strconv.Atoi(args[1]); err != nil {
+		c.errorf("trigger: PID %q is not a number (or - for the parent process)", args[1])
 		return exitUsage
 	}
 	switch args[0] {

@@ -301,8 +301,8 @@ func goEnv(t *testing.T, gobin, key string) string {
 }
 
 // triggerScripts are the file trigger bodies the spec %includes as
-// sources (make dist copies scriptlets/trigger-*.sh).
-var triggerScripts = []string{"trigger-leaving.sh", "trigger-removing.sh", "trigger-early.sh", "trigger-guard-before.sh", "trigger-guard-after.sh"}
+// sources (make dist copies scriptlets/trigger-*.sh and *.lua).
+var triggerScripts = []string{"trigger-leaving.sh", "trigger-removing.sh", "trigger-early.lua", "trigger-guard-before.lua", "trigger-guard-after.sh"}
 
 // makeDist does what `make dist` does, into dist: the repository's files
 // and `go mod vendor` in tree, packed as NAME-VERSION.tar.gz with fixed
