@@ -125,7 +125,7 @@ BENCH_FULL ?=
 # The sections of docs/benchmarks.md, in order: each test appends its own.
 BENCH_COUNT ?= 10
 BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
-BENCH_TESTS := TestBenchIntro TestRegistrationAgainstSystemdBinfmt TestBenchHooks TestBenchBuild TestStatusWithFortyEntries
+BENCH_TESTS := TestBenchIntro TestRegistrationAgainstSystemdBinfmt TestBenchHooks TestBenchTriggers TestBenchBuild TestStatusWithFortyEntries
 
 # bench measures binfmtctl against systemd-binfmt, the scriptlets against
 # empty ones and the build against rpmbuild, prints each table and writes

@@ -170,7 +170,7 @@ func TestBenchTriggers(t *testing.T) {
 A small package that ships /usr/lib/binfmt.d/oldway-binfmt.conf and never calls the hooks, installed and removed with `+"`dnf`"+` in a root where the helper's package (binfmtctl built from this tree) is installed with the triggers spec/triggers.yaml declares, with the same triggers running only `+"`:`"+`, or with none. One disposable root per variant, no /run/systemd/system (a container host, where the triggers also register and unregister the entry); load average %s at the start. Medians with min–max, wall time.
 
 %s
-The triggers make an install and remove cycle **%.3f×** as long as without them in wall time (target ≤ 1.05×: %s), %.3f× in CPU time. Of the %.0f ms of CPU they add, %.0f ms are the helper's own runs (real − `+"`:`"+`: the snapshots, the rpm owner queries, Plan and the kernel writes) and %.0f ms are rpm running the trigger shells (`+"`:`"+` − none). CPU is user + system of dnf and everything it waited for, less sensitive than wall time to the load of other work on the machine.
+The triggers make an install and remove cycle **%.3f×** as long as without them in wall time (target ≤ 1.05×: %s), %.3f× in CPU time. Of the %.0f ms of CPU they add, %.0f ms are the helper's own runs (real − `+"`:`"+`: the snapshots, the rpm owner queries, Plan and the kernel writes) and %.0f ms are rpm running the trigger scriptlets (three shells, two Lua) (`+"`:`"+` − none). CPU is user + system of dnf and everything it waited for, less sensitive than wall time to the load of other work on the machine.
 
 Reproduce with:
 
