@@ -176,6 +176,13 @@ func fedoraHost(t *testing.T, tx fedoraTx, withSystemd bool) {
 	// After every step.
 	check := func(out string, ours []string) {
 		s.t.Helper()
+		if os.Getenv("FEDORA_DEBUG") != "" {
+			for _, l := range strings.Split(out, "\n") {
+				if strings.Contains(l, "binfmtctl") {
+					s.t.Log(l)
+				}
+			}
+		}
 		tab := s.table()
 		for n, want := range s.frozen {
 			got, ok := tab[n]
