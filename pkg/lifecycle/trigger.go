@@ -170,8 +170,28 @@ func (m *Manager) early(st *TxState) error {
 	if err != nil {
 		return err
 	}
-	st.Early, st.HasEarly = es, true
+	st.Early, st.HasEarly = MergeEarly(st.Early, es), true
 	return nil
+}
+
+// MergeEarly is the early snapshot after another look at the table: the
+// table now, and the entries of the earlier look that are gone since. A
+// flush between two packages' %post (a scriptlet that restarts
+// systemd-binfmt.service) must not make the later look forget what the
+// earlier one saw; what the transaction removed on purpose is told apart
+// when the snapshot is used (PlanRestore, Flushed).
+func MergeEarly(before, now []RawEntry) []RawEntry {
+	live := map[string]bool{}
+	for _, e := range now {
+		live[e.Name] = true
+	}
+	out := append([]RawEntry(nil), now...)
+	for _, e := range before {
+		if !live[e.Name] {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // guardBefore takes the snapshot. When guard-after already ran (rpm ran

@@ -339,3 +339,16 @@ func TestFlushed(t *testing.T) {
 		}
 	}
 }
+
+func TestMergeEarly(t *testing.T) {
+	before := []RawEntry{{Name: "admin", Ino: 5}, {Name: "qemu-aarch64", Ino: 6}}
+	now := []RawEntry{{Name: "qemu-aarch64", Ino: 9}, {Name: "new", Ino: 10}}
+	got := MergeEarly(before, now)
+	want := []RawEntry{{Name: "qemu-aarch64", Ino: 9}, {Name: "new", Ino: 10}, {Name: "admin", Ino: 5}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("MergeEarly = %+v, want %+v", got, want)
+	}
+	if got := MergeEarly(nil, now); !reflect.DeepEqual(got, now) {
+		t.Errorf("first look: %+v", got)
+	}
+}
