@@ -317,12 +317,22 @@ func fedoraHost(t *testing.T, tx fedoraTx, withSystemd bool) {
 		out := s.do("upgrade the old-way package", func() (string, error) { return tx.install(s.r, old2) })
 		check(out, cpus2)
 		oldLive(true, "2")
+		// An administrator's sync gives the old-way package a record;
+		// its erase must still take the entry, and the record with it.
+		s.do("binfmtctl sync oldway-binfmt", func() (string, error) { return s.r.Chroot("/usr/bin/binfmtctl", "sync", "oldway-binfmt") })
+		if _, err := os.Stat(s.r.Path("/var/lib/binfmtctl/oldway-binfmt")); err != nil {
+			s.t.Fatalf("sync made no record for the old-way package: %v", err)
+		}
+		oldLive(true, "2")
 		return out
 	})
 	s.step("old-way package removed", func() string {
 		out := s.do("remove the old-way package", func() (string, error) { return tx.remove(s.r, "oldway-binfmt") })
 		check(out, cpus2)
 		oldLive(false, "")
+		if _, err := os.Stat(s.r.Path("/var/lib/binfmtctl/oldway-binfmt")); err == nil {
+			s.t.Fatalf("the old-way package's record outlives it")
+		}
 		return out
 	})
 	s.step("ours removed", func() string {

@@ -471,6 +471,7 @@ func (m *Manager) cleanupRemoving(st *TxState, files []string) error {
 		}
 	}
 	plain = append(plain, m.plain(unknown)...)
+	owner := m.recordedOwner(st, plain)
 	if len(plain) == 0 {
 		return nil
 	}
@@ -478,7 +479,30 @@ func (m *Manager) cleanupRemoving(st *TxState, files []string) error {
 		m.notice("%v; the entries of %s stay until the next reboot", err, strings.Join(plain, ", "))
 		return nil
 	}
-	return m.Apply(Change{Gone: plain, Adopt: true})
+	return m.Apply(Change{Package: owner, Gone: plain, Adopt: true})
+}
+
+// recordedOwner is the package that owns all of files when it has a
+// record (a "binfmtctl sync PACKAGE" made one for a package that never
+// calls the hooks): the cleanup then runs as that package's, so that its
+// record decides and goes with its entries. Otherwise "": no record is
+// made for such a package.
+func (m *Manager) recordedOwner(st *TxState, files []string) string {
+	owner := ""
+	for _, f := range files {
+		var os []Owner
+		if l, ok := st.leavingFile(f); ok {
+			os = l.Owners
+		}
+		if len(os) != 1 || (owner != "" && os[0].Name != owner) {
+			return ""
+		}
+		owner = os[0].Name
+	}
+	if owner == "" || !recordExists(m.Store, owner) {
+		return ""
+	}
+	return owner
 }
 
 // cleanupInstalled registers the entries of binfmt.d files this
