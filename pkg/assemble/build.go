@@ -62,6 +62,10 @@ type Options struct {
 	Triggers string
 	// QemuDir holds the qemu-<cpu>-static interpreters; "" is /usr/bin.
 	QemuDir string
+	// QemuSuffix ends the interpreters' names in QemuDir,
+	// qemu-<cpu><suffix>; nil is DefaultQemuSuffix. They are installed as
+	// qemu-<cpu>-static whatever it is.
+	QemuSuffix *string
 	// CPUs are the targets to package. Empty means every target whose
 	// interpreter is in QemuDir, except the host family's.
 	CPUs []string
@@ -93,6 +97,10 @@ type Options struct {
 	TempDir string
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
+	// Progress, if set, is called as the payload is compressed (the
+	// presets only: nfpm's packager compresses in memory and does not
+	// say how far it is), from one goroutine at a time.
+	Progress func(Progress)
 }
 
 // Result describes a build: qemu-user-static-go's package in the
@@ -159,7 +167,11 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	qemuDir := or(opts.QemuDir, qemu.DefaultBinDir)
 
-	sel, err := selectTargets(qemuDir, opts.CPUs)
+	suffix := DefaultQemuSuffix
+	if opts.QemuSuffix != nil {
+		suffix = *opts.QemuSuffix
+	}
+	sel, err := selectTargets(qemuDir, suffix, opts.CPUs)
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +180,9 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		cpus = append(cpus, t.CPU)
 	}
 	fmt.Fprintf(log, "packaging %d targets for %s from %s: %s\n", len(cpus), sel.arch.rpm, qemuDir, strings.Join(cpus, " "))
+	for _, s := range sel.skipped {
+		fmt.Fprintf(log, "skipped %s: %s\n", strings.Join(s.names, " "), s.why)
+	}
 
 	stage, err := os.MkdirTemp(opts.TempDir, "qemu-user-static-go-build-*")
 	if err != nil {
@@ -193,6 +208,9 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		if err := buildHelper(ctx, src, helper, sel.arch, full); err != nil {
 			return nil, err
 		}
+	}
+	if err := writeHelperDocs(ctx, src, helper, filepath.Join(stage, "docs"), full); err != nil {
+		return nil, err
 	}
 
 	confs, err := qemu.Generate(cpus, sel.arch.rpm, qemu.Options{IncludeHostFamily: sel.explicit, Preserve: opts.Preserve, Credentials: opts.Credentials})
@@ -287,7 +305,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 			// than in a /tmp that may be memory.
 			return rpmfile.Write(w, p.info, rpmfile.Options{
 				Compressor: *comp.preset, TempDir: or(opts.TempDir, outDir),
-				Conflicts: p.conflicts, Triggers: p.triggers,
+				Conflicts: p.conflicts, Triggers: p.triggers, Progress: progressFunc(opts.Progress, path),
 				// One source, as the spec builds both: qemu-user-static-go's.
 				SourceRPM: main.info.Name + "-" + rpmfile.FullVersion(main.info) + ".src.rpm",
 			})

@@ -235,6 +235,63 @@ func TestBuildContents(t *testing.T) {
 		"/usr/share/licenses/qemu-user-static-go":         0o040755,
 		"/usr/share/licenses/qemu-user-static-go/COPYING": 0o100644,
 	}
+	helperWant := map[string]int{
+		"/usr/bin/binfmtctl":                                  0o100755,
+		"/usr/lib/rpm/macros.d/macros.binfmtctl":              0o100644,
+		"/usr/share/man/man8/binfmtctl.8.gz":                  0o100644,
+		"/usr/share/bash-completion/completions/binfmtctl":    0o100644,
+		"/usr/share/zsh/site-functions/_binfmtctl":            0o100644,
+		"/usr/share/fish/vendor_completions.d/binfmtctl.fish": 0o100644,
+	}
+	// Both packages carry the helper, its macros, manual and completions.
+	for p, m := range helperWant {
+		want[p] = m
+	}
+	checkManifest(t, files, want)
+
+	// binfmtctl's package: the same helper files, its own docs, nothing
+	// of qemu's, no scriptlets.
+	if len(res.Packages) != 2 || res.Packages[0].Name != "binfmtctl" || filepath.Base(res.Packages[0].Path) != "binfmtctl-1.2.3-7.x86_64.rpm" {
+		t.Fatalf("packages %+v, want binfmtctl-1.2.3-7.x86_64.rpm first", res.Packages)
+	}
+	hh, helperFiles := readPackage(t, res.Packages[0].Path)
+	for p, m := range map[string]int{
+		"/usr/share/doc/binfmtctl":              0o040755,
+		"/usr/share/doc/binfmtctl/README":       0o100644,
+		"/usr/share/licenses/binfmtctl":         0o040755,
+		"/usr/share/licenses/binfmtctl/COPYING": 0o100644,
+	} {
+		helperWant[p] = m
+	}
+	checkManifest(t, helperFiles, helperWant)
+	for p := range helperWant {
+		if f := files[p]; f != nil && !bytes.Equal(f.data, helperFiles[p].data) {
+			t.Errorf("%s differs between the two packages", p)
+		}
+	}
+	for _, tag := range []int{rpmutils.POSTIN, rpmutils.PREUN, rpmutils.POSTUN} {
+		if body := strs(t, hh, tag); len(body) != 0 {
+			t.Errorf("binfmtctl's package has scriptlet %d: %q", tag, body)
+		}
+	}
+	if src := strs(t, hh, rpmutils.SOURCERPM); len(src) != 1 || src[0] != "qemu-user-static-go-1.2.3-7.src.rpm" {
+		t.Errorf("binfmtctl's source rpm is %q, want qemu-user-static-go's, as rpmbuild's subpackage", src)
+	}
+
+	// rpm marks the license and the doc.
+	if files["/usr/share/licenses/qemu-user-static-go/COPYING"].flags&(1<<7) == 0 {
+		t.Error("COPYING is not marked as a license file")
+	}
+	if files["/usr/share/doc/qemu-user-static-go/README"].flags&(1<<1) == 0 {
+		t.Error("README is not marked as documentation")
+	}
+	testInterpretersAndConfs(t, h, files, res.Path)
+}
+
+// checkManifest fails unless files holds exactly the paths of want, each
+// with its mode, owned by root.
+func checkManifest(t *testing.T, files map[string]*pkgFile, want map[string]int) {
+	t.Helper()
 	var got []string
 	for p, f := range files {
 		got = append(got, p)
@@ -254,13 +311,12 @@ func TestBuildContents(t *testing.T) {
 	if !slices.Equal(got, wantPaths) {
 		t.Errorf("files:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantPaths, "\n"))
 	}
-	// rpm marks the license and the doc.
-	if files["/usr/share/licenses/qemu-user-static-go/COPYING"].flags&(1<<7) == 0 {
-		t.Error("COPYING is not marked as a license file")
-	}
-	if files["/usr/share/doc/qemu-user-static-go/README"].flags&(1<<1) == 0 {
-		t.Error("README is not marked as documentation")
-	}
+}
+
+// testInterpretersAndConfs checks qemu-user-static-go's interpreters,
+// binfmt.d files and scriptlets.
+func testInterpretersAndConfs(t *testing.T, h *rpmutils.RpmHeader, files map[string]*pkgFile, path string) {
+	t.Helper()
 
 	// The interpreters are the host's, byte for byte.
 	for _, cpu := range []string{"aarch64", "riscv64"} {
@@ -330,9 +386,9 @@ func TestBuildContents(t *testing.T) {
 	}
 
 	// The real rpm agrees.
-	rpmK(t, res.Path)
+	rpmK(t, path)
 	sandbox.Require(t, "rpm", "rpm")
-	out, err := exec.Command("rpm", "-qp", "--scripts", res.Path).CombinedOutput()
+	out, err := exec.Command("rpm", "-qp", "--scripts", path).CombinedOutput()
 	if err != nil {
 		t.Fatalf("rpm -qp --scripts: %v\n%s", err, out)
 	}
@@ -341,7 +397,7 @@ func TestBuildContents(t *testing.T) {
 	}
 
 	// And the package passes its own lint.
-	rep, err := inspect.File(res.Path, inspect.Options{})
+	rep, err := inspect.File(path, inspect.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -626,6 +682,12 @@ func installErase(t *testing.T, comp string) {
 	shared := map[string]bool{
 		"usr": true, "usr/bin": true, "usr/lib": true, "usr/share": true,
 		"usr/share/doc": true, "usr/share/licenses": true, "usr/lib/rpm": true, "usr/lib/rpm/macros.d": true,
+		// The manual's and the completions' directories are man's,
+		// bash-completion's, zsh's and fish's.
+		"usr/share/man": true, "usr/share/man/man8": true,
+		"usr/share/bash-completion": true, "usr/share/bash-completion/completions": true,
+		"usr/share/zsh": true, "usr/share/zsh/site-functions": true,
+		"usr/share/fish": true, "usr/share/fish/vendor_completions.d": true,
 	}
 	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
@@ -673,9 +735,11 @@ func TestSigned(t *testing.T) {
 			if out, err := exec.Command("rpm", "--dbpath", db, "--import", pub).CombinedOutput(); err != nil {
 				t.Fatalf("rpm --import: %v\n%s", err, out)
 			}
-			out := rpmK(t, res.Path, "--dbpath", db)
-			if !strings.Contains(out, "signatures OK") {
-				t.Errorf("rpm -K: %s", out)
+			// Both packages are signed with the key.
+			for _, p := range res.Packages {
+				if out := rpmK(t, p.Path, "--dbpath", db); !strings.Contains(out, "signatures OK") {
+					t.Errorf("rpm -K %s: %s", p.Name, out)
+				}
 			}
 			keys, err := inspect.ReadKeyring(pub)
 			if err != nil {

@@ -17,7 +17,7 @@ import (
 // is tested here with the real rpm and dnf in a disposable root, with a
 // packager's package built by rpmbuild with the macros, through both tools.
 // Only sandbox.Root's DNF and RPM run a package manager, so the test runs
-// on every entry of stacks (stack_test.go).
+// on every stack of sandbox.Stacks.
 
 const relVersion = "1.0"
 
@@ -86,10 +86,14 @@ echo ':binfmt-sample:M::BINFMTSAMPLE::%s:' >%%{buildroot}/usr/lib/binfmt.d/binfm
 
 func TestPackageRelation(t *testing.T) {
 	needInterpreters(t, "s390x")
-	sandbox.Require(t, "/usr/bin/rpm", "rpm")
 	sandbox.Require(t, "createrepo_c", "createrepo-c")
-	// The packages and the sample are built outside the namespace's
-	// temporary mounts, once, before the root is made.
+	// The stacks are made before the namespace, as they must be.
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { packageRelation(t, st) })
+	}
+}
+
+func packageRelation(t *testing.T, st sandbox.Stack) {
 	ns := sandbox.Enter(t)
 	if ns == nil {
 		return
@@ -118,27 +122,25 @@ func TestPackageRelation(t *testing.T) {
 		t.Fatalf("createrepo_c: %v\n%s", err, out)
 	}
 
-	for _, st := range stacks {
-		for _, tool := range []string{"dnf", "rpm"} {
-			t.Run(st.name+"/"+tool, func(t *testing.T) {
-				r := &relRoot{t: t, r: st.root(ns), tool: tool}
-				r.packagerFollowsWithHelperOnly(sample1, sample2, v1)
-			})
-			t.Run(st.name+"/"+tool+"/main-alone-then-helper", func(t *testing.T) {
-				r := &relRoot{t: t, r: st.root(ns), tool: tool}
-				r.mainAloneThenHelper(sample1, v1)
-			})
-			if tool == "dnf" {
-				t.Run(st.name+"/dnf/neither-installed", func(t *testing.T) {
-					r := &relRoot{t: t, r: st.root(ns), tool: tool}
-					r.neitherInstalled(sample1, repo)
-				})
-			}
-			t.Run(st.name+"/"+tool+"/upgrade-both", func(t *testing.T) {
-				r := &relRoot{t: t, r: st.root(ns), tool: tool}
-				r.upgradeBoth(sample1, v1, v2, repo)
+	for _, tool := range []string{"dnf", "rpm"} {
+		t.Run(tool, func(t *testing.T) {
+			r := &relRoot{t: t, r: ns.DNFRootOn(st), tool: tool}
+			r.packagerFollowsWithHelperOnly(sample1, sample2, v1)
+		})
+		t.Run(tool+"/main-alone-then-helper", func(t *testing.T) {
+			r := &relRoot{t: t, r: ns.DNFRootOn(st), tool: tool}
+			r.mainAloneThenHelper(sample1, v1)
+		})
+		if tool == "dnf" {
+			t.Run("dnf/neither-installed", func(t *testing.T) {
+				r := &relRoot{t: t, r: ns.DNFRootOn(st), tool: tool}
+				r.neitherInstalled(sample1, r.repo(repo))
 			})
 		}
+		t.Run(tool+"/upgrade-both", func(t *testing.T) {
+			r := &relRoot{t: t, r: ns.DNFRootOn(st), tool: tool}
+			r.upgradeBoth(sample1, v1, v2, r.repo(repo))
+		})
 	}
 }
 
@@ -147,6 +149,24 @@ type relRoot struct {
 	t    *testing.T
 	r    *sandbox.Root
 	tool string
+}
+
+// repo returns the repository directory as the root's dnf sees it: the
+// host's path on the host stack; on a chrooted one, a copy inside the
+// root.
+func (r *relRoot) repo(dir string) string {
+	r.t.Helper()
+	if !r.r.Stack.Chrooted() {
+		return dir
+	}
+	const in = "/var/tmp/relation-repo"
+	if err := os.MkdirAll(r.r.Path(in), 0o755); err != nil {
+		r.t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", dir+"/.", r.r.Path(in)).CombinedOutput(); err != nil {
+		r.t.Fatalf("copying the repository into the root: %v\n%s", err, out)
+	}
+	return in
 }
 
 // install installs local package files: dnf install, or rpm -U.

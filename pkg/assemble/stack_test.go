@@ -2,7 +2,6 @@ package assemble_test
 
 import (
 	"bytes"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -11,33 +10,26 @@ import (
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
 )
 
-// stack is one rpm/dnf stack the packages must work on. Everything that
-// differs between stacks is here: the rpm that reads the files (-K, -qp),
-// and the disposable root whose DNF and RPM install them (its dnf command
-// and database path are the root's). Another stack (rpm 6.1 and dnf5 in a
-// Debian sid root) is one more entry.
-type stack struct {
-	name string
-	rpm  string
-	root func(*sandbox.NS) *sandbox.Root
-}
-
-var stacks = []stack{
-	{name: "host", rpm: "/usr/bin/rpm", root: (*sandbox.NS).DNFRoot},
-}
-
 // TestPackagesOnStack checks both packages with each stack's rpm: rpm -K,
 // the dependency queries, inspect, and an install, verify and erase in a
-// disposable root.
+// disposable root of that stack.
 func TestPackagesOnStack(t *testing.T) {
 	needInterpreters(t, "s390x", "aarch64")
-	for _, st := range stacks {
-		sandbox.Require(t, st.rpm, "rpm")
+	// The stacks (sandbox.Stacks: the host's rpm 4.18 and dnf 4, sid's
+	// rpm 6.1 and dnf5) are made before the namespace, as they must be.
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { packagesOnStack(t, st) })
 	}
+}
+
+func packagesOnStack(t *testing.T, st sandbox.Stack) {
 	ns := sandbox.Enter(t)
 	if ns == nil {
 		return
 	}
+	// Every rpm below is the stack's, run on (or in) its root: r.RPM
+	// imports the package files into a chrooted root.
+	r := ns.DNFRootOn(st)
 	res := build(t, assemble.Options{CPUs: []string{"s390x", "aarch64"}, Version: "1.0", Release: "1", Compression: "fast"})
 	helperPkg, main := res.Packages[0].Path, res.Path
 	const evr = "1.0-1"
@@ -58,46 +50,39 @@ func TestPackagesOnStack(t *testing.T) {
 			"--conflicts": "qemu-user-binfmt\nqemu-user-static\nqemu-user-static-aarch64\nqemu-user-static-s390x\n",
 		},
 	}
-	for _, st := range stacks {
-		t.Run(st.name, func(t *testing.T) {
-			for _, p := range []string{helperPkg, main} {
-				out, err := exec.Command(st.rpm, "-K", p).CombinedOutput()
-				if err != nil || !strings.HasSuffix(string(out), ": digests OK\n") {
-					t.Errorf("%s -K %s: %v\n%s", st.rpm, p, err, out)
-				}
-				for q, w := range want[p] {
-					out, err := exec.Command(st.rpm, "-qp", q, p).CombinedOutput()
-					if err != nil || string(out) != w {
-						t.Errorf("%s -qp %s %s: %v\n%s\nwant:\n%s", st.rpm, q, p, err, out, w)
-					}
-				}
-				// The build-time contexts: Requires(post) and friends.
-				if p == main {
-					out, err := exec.Command(st.rpm, "-qp", "--qf", "[%{REQUIRENAME} %{REQUIREFLAGS:deptype}\n]", p).CombinedOutput()
-					if err != nil || !strings.Contains(string(out), "/bin/sh post,interp\n/bin/sh preun,interp\n/bin/sh postun,interp\n") {
-						t.Errorf("%s: the scriptlets' /bin/sh is not required in context: %v\n%s", p, err, out)
-					}
-				}
-				var stdout, stderr bytes.Buffer
-				if code := buildtool.Run([]string{"inspect", p}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "lint: no problems") {
-					t.Errorf("inspect %s: exit %d\n%s%s", p, code, stdout.String(), stderr.String())
-				}
+	for _, p := range []string{helperPkg, main} {
+		out, err := r.RPM("-K", p)
+		if err != nil || !strings.HasSuffix(out, ": digests OK\n") {
+			t.Errorf("rpm -K %s: %v\n%s", p, err, out)
+		}
+		for q, w := range want[p] {
+			out, err := r.RPM("-qp", q, p)
+			if err != nil || out != w {
+				t.Errorf("rpm -qp %s %s: %v\n%s\nwant:\n%s", q, p, err, out, w)
 			}
-			r := st.root(ns)
-			for _, step := range [][]string{{"install", helperPkg, main}} {
-				if out, err := r.DNF(step...); err != nil {
-					t.Fatalf("%v\n%s", err, out)
-				}
+		}
+		// The build-time contexts: Requires(post) and friends.
+		if p == main {
+			out, err := r.RPM("-qp", "--qf", "[%{REQUIRENAME} %{REQUIREFLAGS:deptype}\n]", p)
+			if err != nil || !strings.Contains(out, "/bin/sh post,interp\n/bin/sh preun,interp\n/bin/sh postun,interp\n") {
+				t.Errorf("%s: the scriptlets' /bin/sh is not required in context: %v\n%s", p, err, out)
 			}
-			if out, err := r.RPM("-V", "binfmtctl", "qemu-user-static-go"); err != nil || out != "" {
-				t.Errorf("rpm -V: %v\n%s", err, out)
-			}
-			if out, err := r.RPM("-e", "binfmtctl", "qemu-user-static-go"); err != nil {
-				t.Errorf("%v\n%s", err, out)
-			}
-			if out, err := r.RPM("-qa", "binfmtctl", "qemu-user-static-go"); err != nil || out != "" {
-				t.Errorf("after the erase: %v %q", err, out)
-			}
-		})
+		}
+		var stdout, stderr bytes.Buffer
+		if code := buildtool.Run([]string{"inspect", p}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "lint: no problems") {
+			t.Errorf("inspect %s: exit %d\n%s%s", p, code, stdout.String(), stderr.String())
+		}
+	}
+	if out, err := r.DNF("install", helperPkg, main); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out, err := r.RPM("-V", "binfmtctl", "qemu-user-static-go"); err != nil || out != "" {
+		t.Errorf("rpm -V: %v\n%s", err, out)
+	}
+	if out, err := r.RPM("-e", "binfmtctl", "qemu-user-static-go"); err != nil {
+		t.Errorf("%v\n%s", err, out)
+	}
+	if out, err := r.RPM("-qa", "binfmtctl", "qemu-user-static-go"); err != nil || out != "" {
+		t.Errorf("after the erase: %v %q", err, out)
 	}
 }

@@ -2,9 +2,14 @@ package assemble
 
 import (
 	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/qemu"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/rpmfile"
 )
@@ -83,4 +88,74 @@ func FuzzParseTriggers(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCheckStatic runs the check on real files: Debian's interpreters
+// (static-pie), a static Go program (not PIE), a dynamic program, a
+// shared library (no program interpreter, but DT_NEEDED), and a file that
+// is not ELF.
+func TestCheckStatic(t *testing.T) {
+	sandbox.Require(t, "/usr/bin/qemu-s390x-static", "qemu-user-static")
+	goStatic := sandbox.CrossBuild(t, runtime.GOARCH, sandbox.HelloSource("static"))
+	libs, _ := filepath.Glob("/usr/lib/*/libz.so.1")
+	if len(libs) == 0 {
+		t.Fatal("no /usr/lib/*/libz.so.1: install with `apt-get install -y zlib1g`")
+	}
+	text := filepath.Join(t.TempDir(), "qemu-s390x-static")
+	if err := os.WriteFile(text, []byte("#!/bin/sh\necho not an ELF file\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path      string
+		notStatic bool
+		want      string
+	}{
+		{"/usr/bin/qemu-s390x-static", false, ""},
+		{"/usr/bin/qemu-riscv64-static", false, ""},
+		{goStatic, false, ""},
+		{"/usr/bin/ls", true, `"/usr/bin/ls" is dynamically linked (program interpreter /lib`},
+		{libs[0], true, "needs shared libraries (libc.so.6)"},
+		{text, false, "checking that " + `"` + text + `" is static: bad magic number`},
+	} {
+		err := checkStatic(c.path)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("checkStatic(%s): %v", c.path, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("checkStatic(%s): error %v, want one containing %q", c.path, err, c.want)
+		case errors.Is(err, ErrNotStatic) != c.notStatic:
+			t.Errorf("checkStatic(%s): errors.Is(%v, ErrNotStatic) is %v", c.path, err, !c.notStatic)
+		}
+	}
+}
+
+func TestCheckOptions(t *testing.T) {
+	empty, slash := "", "x/y"
+	for _, c := range []struct {
+		o    Options
+		want string
+		cpu  bool
+	}{
+		{Options{}, "", false},
+		{Options{CPUs: []string{"aarch64", "s390x"}, Compression: "smallest", Version: "1.2", Release: "3", QemuSuffix: &empty}, "", false},
+		{Options{CPUs: []string{"aarch46", "s390x", "z80"}}, "unknown qemu target aarch46, z80 (known: i386", true},
+		{Options{Compression: "ultra"}, `compression "ultra": unknown compression`, false},
+		{Options{Version: "1-2"}, `version "1-2"`, false},
+		{Options{Release: "a b"}, `release "a b"`, false},
+		{Options{QemuSuffix: &slash}, `interpreter suffix "x/y"`, false},
+	} {
+		err := CheckOptions(c.o)
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("CheckOptions(%+v): %v", c.o, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, ErrOption) {
+			t.Errorf("CheckOptions(%+v): error %v, want an ErrOption containing %q", c.o, err, c.want)
+		}
+		if errors.Is(err, qemu.ErrUnknownCPU) != c.cpu {
+			t.Errorf("CheckOptions(%+v): errors.Is(%v, ErrUnknownCPU) is %v", c.o, err, !c.cpu)
+		}
+	}
 }

@@ -205,7 +205,7 @@ type buildResult struct {
 // same files at the payload settings issue 6 names, and reports wall
 // time, CPU time, peak RSS and size. The settings that take a few seconds
 // run several rounds, interleaved; the slow ones once, and those slower
-// than a minute only with BENCH_FULL=1 (nfpm's gzip and xz, rpmbuild's
+// than a minute only with BENCH_FULL=1 (rpmbuild's
 // zstd -19 and xz). It runs only for the report (BENCH_REPORT): it takes
 // minutes.
 func TestBenchBuild(t *testing.T) {

@@ -31,7 +31,9 @@ type Result struct {
 // disturbing an entry that is already exactly right: a live entry of the
 // same name that is enabled and matches is left as it is, one that
 // differs is unregistered and registered again, and an absent one is
-// registered. Interpreters are checked under root first (CheckInterpreter).
+// registered. Interpreters are checked under root first (CheckInterpreter),
+// and, unless f.AllowNative, an entry that matches the host's own
+// programs or its own interpreter is refused (CheckNative).
 // Every line is tried; failures are reported per line.
 func (f *FS) Apply(lines []Line, root string) []Result {
 	results := make([]Result, 0, len(lines))
@@ -50,9 +52,19 @@ func (f *FS) Apply(lines []Line, root string) []Result {
 		defer unix.Close(reg)
 	}
 	var buf []byte
+	var native []NativeSample
+	if !f.AllowNative && len(lines) > 0 {
+		native = NativeSamples()
+	}
 	for i, l := range lines {
 		r := Result{Line: l}
 		r.Warnings, r.Err = c.check(l.Entry)
+		if r.Err == nil && !f.AllowNative {
+			if r.Err = CheckNative(l.Entry, native, root); r.Err != nil {
+				// The refusal is the one thing to say about it.
+				r.Warnings = nil
+			}
+		}
 		if r.Err == nil {
 			// An earlier line of the same name may have registered it.
 			mayExist := !listed || slices.Contains(live, l.Name) ||

@@ -179,16 +179,7 @@ func (c Config) Load(f File) ([]Line, []error) {
 	if f.Masked {
 		return nil, nil
 	}
-	lines, errs := ParseFile(c.host(f.Path))
-	// Report the path as the system sees it, not with the root prefix.
-	for i := range lines {
-		lines[i].File = f.Path
-	}
-	for _, err := range errs {
-		var le *LineError
-		if errors.As(err, &le) {
-			le.File = f.Path
-		}
-	}
-	return lines, errs
+	// Errors and lines name the path as the system sees it, not with
+	// the root prefix.
+	return parseFileAs(c.host(f.Path), f.Path)
 }

@@ -94,6 +94,14 @@ func ParseLine(s string) (Entry, error) {
 		return e, fmt.Errorf("%w: line is %d bytes, the kernel accepts at most %d", ErrInvalid, len(s), MaxRegisterLength)
 	}
 	del := s[0]
+	// fs/binfmt_misc.c pads the string with the delimiter past its end
+	// and then reads flag letters until the first other byte: with a flag
+	// letter as the delimiter it reads into the padding and refuses the
+	// string with EINVAL, whatever the flags field holds (verified on
+	// 6.18).
+	if strings.IndexByte("POCF", del) >= 0 {
+		return e, fmt.Errorf("%w: delimiter %q is a flag letter, which the kernel refuses as the delimiter", ErrInvalid, del)
+	}
 	// The kernel reads fields with strchr and string_unescape, which stop
 	// at a NUL byte: it refuses a NUL in most fields and cuts the magic
 	// short at one. Only as the delimiter does a NUL work.
@@ -409,6 +417,12 @@ func Parse(r io.Reader, file string) ([]Line, []error) {
 	return lines, errs
 }
 
+// ParseText is Parse of text already in memory, without a copy.
+func ParseText(text, file string) ([]Line, []error) {
+	lines, errs, _ := parseText(text, file)
+	return lines, errs
+}
+
 // parseText parses the whole text of a file. It also returns the number
 // the line after the last one would have. It works on the text in place,
 // without a bufio.Reader: binfmtctl parses a few dozen files per run, and
@@ -445,13 +459,19 @@ func parseText(text, file string) (lines []Line, errs []error, n int) {
 
 // ParseFile parses the binfmt.d file at path; see Parse.
 func ParseFile(path string) ([]Line, []error) {
+	return parseFileAs(path, path)
+}
+
+// parseFileAs is ParseFile of the file at path, which errors and lines
+// call shown (the path as the system sees it, under a root).
+func parseFileAs(path, shown string) ([]Line, []error) {
 	// The text is copied into one string below, so it is read into a
 	// buffer on the stack.
 	var buf [1024]byte
-	data, err := readFileInto(path, buf[:])
+	data, err := readConfigInto(path, shown, buf[:])
 	if err != nil {
-		return nil, []error{fmt.Errorf("reading binfmt.d file %q: %w", path, err)}
+		return nil, []error{fmt.Errorf("reading binfmt.d file %q: %w", shown, err)}
 	}
-	lines, errs, _ := parseText(string(data), path)
+	lines, errs, _ := parseText(string(data), shown)
 	return lines, errs
 }

@@ -207,6 +207,13 @@ func parseLineTests(t testing.TB) []parseLineTest {
 		{name: "missing delimiter after interpreter", in: ":qemu:M::AB::/bin/sh", err: "want 7"},
 		{name: "too few fields", in: ":qemu:M::AB:/bin/sh:", err: "want 7"},
 		{name: "delimiter in flags", in: ":qemu:M::AB::/bin/sh:F:", err: "flags field"},
+		// The kernel refuses a flag letter as the delimiter (EINVAL on
+		// 6.18), whatever the flags field holds.
+		{name: "delimiter P", in: "PnamePEPPextPP/bin/shP", err: `delimiter 'P' is a flag letter`},
+		{name: "delimiter O", in: "OnameOEOOextOO/bin/shO", err: `delimiter 'O' is a flag letter`},
+		{name: "delimiter C", in: "CnameCECCextCC/bin/shC", err: `delimiter 'C' is a flag letter`},
+		{name: "delimiter F", in: "FnameFMFFABFF/bin/shF", err: `delimiter 'F' is a flag letter`},
+		{name: "delimiter F with flags", in: "FnameFMFFABFF/bin/shFP", err: `delimiter 'F' is a flag letter`},
 		{name: "empty name", in: "::M::AB::/bin/sh:", err: "name is empty"},
 		{name: "name dot", in: ":.:M::AB::/bin/sh:", err: `name "." is not allowed`},
 		{name: "name dot dot", in: ":..:M::AB::/bin/sh:", err: `name ".." is not allowed`},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -42,7 +43,13 @@ func kernelError(action string, err error) error {
 	default:
 		return fmt.Errorf("%s: %w", action, err)
 	}
-	return fmt.Errorf("%s: %w (%v)", action, sentinel, unwrapErrno(err))
+	// The errno is added unless the sentinel says it already:
+	// ErrPermission's text starts with "permission denied", EACCES's.
+	errno := unwrapErrno(err)
+	if strings.HasPrefix(sentinel.Error(), errno.Error()) {
+		return fmt.Errorf("%s: %w", action, sentinel)
+	}
+	return fmt.Errorf("%s: %w (%v)", action, sentinel, errno)
 }
 
 func unwrapErrno(err error) error {

@@ -23,6 +23,10 @@ const fsMagic = 0x42494e4d
 // FS is a binfmt_misc mount.
 type FS struct {
 	Dir string
+	// AllowNative lets Apply register an entry that matches the host's
+	// own programs (CheckNative). Only a person asks for it (register
+	// --force); package hooks never do.
+	AllowNative bool
 }
 
 // Open returns the binfmt_misc mounted at dir, or an error wrapping
@@ -58,6 +62,11 @@ func Mount(dir string) error {
 		return err
 	}
 	if err := unix.Mount("binfmt_misc", dir, "binfmt_misc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+			// Not "no such entry", which kernelError would say: the
+			// mount point itself is missing.
+			return fmt.Errorf("mounting binfmt_misc at %q: the directory does not exist: %w", dir, fs.ErrNotExist)
+		}
 		return kernelError(fmt.Sprintf("mounting binfmt_misc at %q", dir), err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,9 +16,22 @@ import (
 // With flag C (or O) the kernel runs the interpreter with the credentials
 // of the binary it runs, setuid bits included, so whoever can replace the
 // interpreter, or rename a directory above it, gains those credentials.
-// Such an entry is refused, with an error wrapping ErrUnsafe that names
-// the offending path, unless the interpreter and every directory above it
-// are owned by root and writable by no one else.
+// The kernel resolves the path itself, later: at exec time in the process
+// that runs the binary (or at registration, with F). So the path is
+// walked here the way the kernel walks it, component by component and
+// never cleaned up first, and such an entry is refused, with an error
+// wrapping ErrUnsafe that names the offending path, unless:
+//
+//   - the interpreter is an absolute, canonical path: no "." or ".."
+//     component, no empty one, no trailing slash. "/tmp/x/../../bin/i"
+//     names whatever /tmp/x is at exec time, not /bin/i;
+//   - the resolution never passes through /proc or any procfs mount,
+//     whose magic links (/proc/self/cwd, /proc/PID/root, fd/N) the kernel
+//     resolves per process, in the process that runs the binary;
+//   - every directory the resolution passes through, every symlink on the
+//     way and everything each symlink's target passes through, as it
+//     stands, and the interpreter itself are owned by root and writable
+//     by no one else.
 //
 // Without C or O, it returns warnings for problems the kernel reports
 // itself, such as flag F with a missing interpreter; with C or O a
@@ -26,24 +40,35 @@ func CheckInterpreter(root string, e Entry) (warnings []string, err error) {
 	return newChecker(root).check(e)
 }
 
-// checker remembers the directories it looked at during one run: all of
+// maxSymlinks is the kernel's MAXSYMLINKS: more links than this in one
+// resolution fail with ELOOP.
+const maxSymlinks = 40
+
+// procSuperMagic is PROC_SUPER_MAGIC from linux/magic.h, the f_type
+// statfs reports for procfs.
+const procSuperMagic = 0x9fa0
+
+// checker remembers the directories it judged during one run: all of
 // qemu's entries share them, so each is looked at once. binfmtctl runs
 // inside rpm transactions, where every allocation touches fresh memory,
 // so lookups use plain system calls and the memo is a short slice.
 type checker struct {
 	root string
-	dirs []verdict
+	dirs []judged
 }
 
-// verdict is what resolve found for one path.
-type verdict struct {
-	path string
-	real string // the path with every symlink on the way followed
-	err  error
+// judged is what judge found for one real path (a path with every
+// symlink above its last component already followed).
+type judged struct {
+	path   string
+	isDir  bool
+	isLink bool
+	target string // the link's target, as it stands
+	err    error
 }
 
 func newChecker(root string) *checker {
-	return &checker{root: root, dirs: make([]verdict, 0, 8)}
+	return &checker{root: root, dirs: make([]judged, 0, 8)}
 }
 
 func (c *checker) host(p string) string {
@@ -55,9 +80,9 @@ func (c *checker) host(p string) string {
 
 func (c *checker) check(e Entry) (warnings []string, err error) {
 	if e.HasFlag('C') || e.HasFlag('O') {
-		// resolve looks at the interpreter and every link to it, so a
+		// walk looks at the interpreter and every link to it, so a
 		// missing interpreter is refused there.
-		if _, err := c.resolve(filepath.Clean(e.Interpreter), 0); err != nil {
+		if err := c.walk(e.Interpreter); err != nil {
 			var u *unsafeError
 			if errors.As(err, &u) {
 				return nil, fmt.Errorf("entry %q with flags %s: %w: %s", e.Name, e.Flags, ErrUnsafe, u.why)
@@ -82,80 +107,175 @@ type unsafeError struct{ why string }
 
 func (e *unsafeError) Error() string { return e.why }
 
-// resolveDir is resolve for a directory above a path, remembered. The
-// directories above p are resolved first, from the top down, so that
-// each finds its parent remembered and resolve never recurses deeper
-// than one directory: a deep recursion would grow the goroutine's stack,
-// which costs more than the lookups it saves.
-func (c *checker) resolveDir(p string, depth int) (string, error) {
-	for i := 1; i <= len(p); i++ {
-		if i < len(p) && p[i] != '/' {
-			continue
-		}
-		d := p[:i]
-		if _, ok := c.remembered(d); ok {
-			continue
-		}
-		real, err := c.resolve(d, depth)
-		c.dirs = append(c.dirs, verdict{d, real, err})
-	}
-	v, _ := c.remembered(p)
-	return v.real, v.err
+func unsafef(format string, args ...any) error {
+	return &unsafeError{fmt.Sprintf(format, args...)}
 }
 
-func (c *checker) remembered(p string) (verdict, bool) {
-	for _, v := range c.dirs {
-		if v.path == p {
-			return v, true
-		}
+// canonical refuses an interpreter path the kernel would resolve
+// differently from how it reads: anything but "/" followed by non-empty
+// components other than "." and "..".
+func canonical(p string) error {
+	if !strings.HasPrefix(p, "/") {
+		return unsafef("%q is not an absolute path", p)
 	}
-	return verdict{}, false
+	if p == "/" {
+		return unsafef("%q is a directory", p)
+	}
+	for rest := p[1:]; ; {
+		comp, r, more := strings.Cut(rest, "/")
+		switch comp {
+		case "":
+			return unsafef("%q has an empty component (a doubled or trailing slash); only a canonical path is accepted", p)
+		case ".", "..":
+			return unsafef("%q has a %q component: the kernel resolves it through whatever the path before it names when a program runs, so only a canonical path is accepted", p, comp)
+		}
+		if !more {
+			return nil
+		}
+		rest = r
+	}
 }
 
-// resolve checks everything whose owner and mode decide who controls the
-// absolute, clean path p: each directory above it, p itself, and the
-// same for where each symlink on the way leads, relative to the root. It
-// returns the path p really names.
-func (c *checker) resolve(p string, depth int) (string, error) {
-	if depth > 40 {
-		return "", fmt.Errorf("resolving %q: too many levels of symbolic links", p)
+// walk resolves the absolute interpreter path p under the root the way
+// the kernel's path walk does (fs/namei.c): component by component, a
+// symlink's target spliced in where the link was, an absolute target
+// starting again at the root, ".." in a target going up from the real
+// directory the walk is in. It judges the root, every directory it
+// enters, every symlink it follows and the file it ends at.
+func (c *checker) walk(p string) error {
+	if err := canonical(p); err != nil {
+		return err
 	}
-	// q is p with its directory's symlinks followed, so that the lstat
-	// below looks at p itself inside the root, never through a link.
-	q := p
-	if p != "/" {
-		parent := filepath.Dir(p)
-		dir, err := c.resolveDir(parent, depth)
-		if err != nil {
-			return "", err
+	if j := c.judge("/", true); j.err != nil {
+		return j.err
+	}
+	cur := "/"    // the real directory the walk is in
+	rest := p[1:] // what is left to resolve, relative to cur
+	links := 0
+	lastLink := "" // the last symlink followed, for errors
+	for rest != "" {
+		comp, r, _ := strings.Cut(rest, "/")
+		var next string
+		if links == 0 {
+			// Still in p itself, which is canonical: the path so far is
+			// a prefix of p, taken without building a new string
+			// (binfmtctl checks every entry in each rpm transaction).
+			next = p[:len(p)-len(rest)+len(comp)]
 		}
-		if dir != parent {
-			q = filepath.Join(dir, filepath.Base(p))
+		rest = r
+		switch comp {
+		case "", ".":
+			continue
+		case "..":
+			// cur and everything above it were judged on the way down, so
+			// its parent is one of them; at the root, ".." stays there.
+			cur = filepath.Dir(cur)
+			continue
+		}
+		if next == "" {
+			next = cur + "/" + comp
+			if cur == "/" {
+				next = "/" + comp
+			}
+		}
+		if next == "/proc" {
+			via := ""
+			if lastLink != "" {
+				via = fmt.Sprintf(" (by way of the link %q)", lastLink)
+			}
+			return unsafef("%q goes through /proc%s, whose links the kernel resolves in the process that runs the program (magic links such as /proc/self/cwd)", p, via)
+		}
+		j := c.judge(next, rest != "")
+		if j.err != nil {
+			return j.err
+		}
+		if j.isLink {
+			lastLink = next
+			if links++; links > maxSymlinks {
+				return fmt.Errorf("resolving %q: too many levels of symbolic links", p)
+			}
+			t := j.target
+			if strings.HasPrefix(t, "/") {
+				cur, t = "/", t[1:]
+			}
+			if rest != "" {
+				t += "/" + rest
+			}
+			rest = t
+			continue
+		}
+		if rest != "" && !j.isDir {
+			return unsafef("%q is not a directory", next)
+		}
+		cur = next
+	}
+	return nil
+}
+
+// judge looks at the real path p itself, never through a link: its
+// owner, its mode, and for a directory the file system it is on. Paths
+// the walk goes through (dir is true) are remembered.
+func (c *checker) judge(p string, dir bool) judged {
+	if dir {
+		for _, j := range c.dirs {
+			if j.path == p {
+				return j
+			}
 		}
 	}
+	j := c.look(p)
+	if dir {
+		c.dirs = append(c.dirs, j)
+	}
+	return j
+}
+
+func (c *checker) look(p string) judged {
+	j := judged{path: p}
 	var st unix.Stat_t
-	if err := unix.Lstat(c.host(q), &st); errors.Is(err, unix.ENOENT) {
-		return "", &unsafeError{fmt.Sprintf("%q does not exist", q)}
+	if err := unix.Lstat(c.host(p), &st); errors.Is(err, unix.ENOENT) {
+		j.err = unsafef("%q does not exist", p)
+		return j
 	} else if err != nil {
-		return "", fmt.Errorf("checking %q: %w", q, &fs.PathError{Op: "lstat", Path: q, Err: err})
+		j.err = fmt.Errorf("checking %q: %w", p, &fs.PathError{Op: "lstat", Path: p, Err: err})
+		return j
 	}
 	if st.Uid != 0 {
-		return "", &unsafeError{fmt.Sprintf("%q is owned by uid %d, not root", q, st.Uid)}
+		j.err = unsafef("%q is owned by uid %d, not root", p, st.Uid)
+		return j
 	}
-	isLink := st.Mode&unix.S_IFMT == unix.S_IFLNK
-	// Symlinks have mode 0777 on Linux and cannot be written through.
-	if !isLink && st.Mode&0o022 != 0 {
-		return "", &unsafeError{fmt.Sprintf("%q is writable by group or others (mode %04o)", q, st.Mode&0o777)}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFLNK:
+		// Symlinks have mode 0777 on Linux and cannot be written
+		// through; what they lead to is judged as the walk goes on.
+		target, err := readlink(c.host(p))
+		if err != nil {
+			j.err = fmt.Errorf("reading link %q: %w", p, err)
+			return j
+		}
+		if target == "" {
+			j.err = unsafef("%q is an empty symbolic link", p)
+			return j
+		}
+		j.isLink, j.target = true, target
+		return j
+	case unix.S_IFDIR:
+		j.isDir = true
+		// A link inside procfs can be a magic link, which lstat shows as
+		// root's symlink and which resolves per process: refuse every
+		// procfs directory, wherever it is mounted.
+		var sfs unix.Statfs_t
+		if err := unix.Statfs(c.host(p), &sfs); err != nil {
+			j.err = fmt.Errorf("checking %q: %w", p, &fs.PathError{Op: "statfs", Path: p, Err: err})
+			return j
+		}
+		if sfs.Type == procSuperMagic {
+			j.err = unsafef("%q is on procfs, whose links the kernel resolves in the process that runs the program (magic links)", p)
+			return j
+		}
 	}
-	if !isLink {
-		return q, nil
+	if st.Mode&0o022 != 0 {
+		j.err = unsafef("%q is writable by group or others (mode %04o)", p, st.Mode&0o777)
 	}
-	target, err := readlink(c.host(q))
-	if err != nil {
-		return "", fmt.Errorf("reading link %q: %w", q, err)
-	}
-	if !filepath.IsAbs(target) {
-		target = filepath.Join(filepath.Dir(q), target)
-	}
-	return c.resolve(filepath.Clean(target), depth+1)
+	return j
 }

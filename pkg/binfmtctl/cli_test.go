@@ -126,16 +126,17 @@ func TestCatConfig(t *testing.T) {
 	writeFile(t, filepath.Join(root, "usr/lib/binfmt.d/c.conf"), ":c:E::c::/bin/sh:\n")
 	writeFile(t, filepath.Join(root, "run/binfmt.d/c.conf"), "")
 	r := run("--root", root, "cat-config")
+	// As systemd-binfmt --cat-config: the files as written, bad lines
+	// included, masks by their header alone, no blank line at the end.
 	want := `# /etc/binfmt.d/a.conf
-# overrides /usr/lib/binfmt.d/a.conf
+# admin's
 :a-etc:E::a::/bin/sh:
 
 # /usr/lib/binfmt.d/b.conf
 :b:E::b::/bin/sh:
+:bad:E::b::/bin/sh:Q
 
-# /run/binfmt.d/c.conf (masked)
-# overrides /usr/lib/binfmt.d/c.conf
-
+# /run/binfmt.d/c.conf
 `
 	if r.stdout != want {
 		t.Errorf("cat-config stdout\n%s\nwant\n%s", r.stdout, want)

@@ -25,15 +25,17 @@ type flagSet struct {
 
 type flagDef struct {
 	name, short, usage string
+	arg                string // a string flag's value name, "DIR"
 	def                string // shown in the usage when not empty
 	str                *string
 	b                  *bool
 }
 
-// String defines a string flag stored in p, set to def now.
-func (f *flagSet) String(p *string, name, def, usage string) {
+// String defines a string flag stored in p, set to def now. arg names
+// its value in the usage, the manual and the completions ("DIR").
+func (f *flagSet) String(p *string, name, arg, def, usage string) {
 	*p = def
-	f.flags = append(f.flags, &flagDef{name: name, usage: usage, def: def, str: p})
+	f.flags = append(f.flags, &flagDef{name: name, arg: arg, usage: usage, def: def, str: p})
 }
 
 // Bool defines a boolean flag stored in p, set to false now. short is its
@@ -113,7 +115,7 @@ func (f *flagSet) Usages() string {
 			s = "  -" + d.short + ", --" + d.name
 		}
 		if d.str != nil {
-			s += " string"
+			s += " " + d.arg
 		}
 		cols[i] = s
 		width = max(width, len(s))

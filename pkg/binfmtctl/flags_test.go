@@ -37,7 +37,7 @@ func TestFlagSet(t *testing.T) {
 		f := &flagSet{interspersed: tt.interspersed}
 		var dir string
 		var json bool
-		f.String(&dir, "dir", "/default", "a directory")
+		f.String(&dir, "dir", "DIR", "/default", "a directory")
 		f.Bool(&json, "json", "j", "print JSON")
 		err := f.Parse(tt.args)
 		if tt.err != "" {
@@ -60,9 +60,9 @@ func TestFlagUsages(t *testing.T) {
 	f := &flagSet{}
 	var dir string
 	var json bool
-	f.String(&dir, "dir", "/d", "a directory")
+	f.String(&dir, "dir", "DIR", "/d", "a directory")
 	f.Bool(&json, "json", "j", "print JSON")
-	want := "      --dir string   a directory (default \"/d\")\n  -j, --json         print JSON\n"
+	want := "      --dir DIR   a directory (default \"/d\")\n  -j, --json      print JSON\n"
 	if got := f.Usages(); got != want {
 		t.Errorf("Usages() =\n%s\nwant\n%s", got, want)
 	}
@@ -80,7 +80,7 @@ func FuzzFlagSet(f *testing.F) {
 		fs := &flagSet{interspersed: interspersed}
 		var dir string
 		var json bool
-		fs.String(&dir, "dir", "", "")
+		fs.String(&dir, "dir", "DIR", "", "")
 		fs.Bool(&json, "json", "j", "")
 		if err := fs.Parse(args); err != nil {
 			return

@@ -139,13 +139,18 @@ func entryJSON(e lifecycle.EntryStatus) obj {
 			o = append(o, f)
 		}
 	}
-	o = append(o, kv{"owner", e.Owner})
+	o = append(o, kv{"interpreter_state", e.InterpreterState()}, kv{"owner", e.Owner})
 	if e.ReplacedFrom != "" {
 		o = append(o, kv{"replaced_from", e.ReplacedFrom})
 	}
 	if e.Source != "" {
 		o = append(o, kv{"source", e.Source})
 	}
+	defined := arr{}
+	for _, d := range e.DefinedIn {
+		defined = append(defined, d)
+	}
+	o = append(o, kv{"defined_in", defined})
 	return append(o, kv{"registered", e.Registered.Format(time.RFC3339Nano)})
 }
 
@@ -164,7 +169,7 @@ func findingsJSON(fs []lifecycle.Finding) arr {
 		for _, r := range f.Reasons {
 			reasons = append(reasons, r)
 		}
-		o := obj{{"entry", entryJSON(f.Entry)}, {"reasons", reasons}, {"removed", f.Removed}}
+		o := obj{{"entry", entryJSON(f.Entry)}, {"action", f.Action}, {"would_remove", f.WouldRemove()}, {"reasons", reasons}, {"removed", f.Removed}}
 		if f.Error != "" {
 			o = append(o, kv{"error", f.Error})
 		}

@@ -123,7 +123,8 @@ func TestRegisterRunUnregister(t *testing.T) {
 			row = f
 		}
 	}
-	if len(row) < 6 || row[1] != "yes" || row[2] != "/usr/bin/qemu-aarch64-static" || row[3] != "yes" || row[4] != "F" || row[5] != "magic" {
+	// MATCH decodes the ELF magic: "ELF 64-bit LSB aarch64".
+	if len(row) < 9 || row[1] != "yes" || row[2] != "/usr/bin/qemu-aarch64-static" || row[3] != "yes" || row[4] != "F" || strings.Join(row[5:9], " ") != "ELF 64-bit LSB aarch64" {
 		t.Errorf("status row for qemu-aarch64 = %q\n%s", row, r.stdout)
 	}
 	for _, n := range []string{"unrelated", "unrelated-m"} {

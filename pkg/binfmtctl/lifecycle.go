@@ -1,6 +1,7 @@
 package binfmtctl
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +40,12 @@ func runHook(c *ctx, args []string) int {
 		c.errorf("hook: want PHASE NEVRA COUNT (usage: binfmtctl hook post|preun|postun NEVRA COUNT)")
 		return exitUsage
 	}
+	switch lifecycle.Phase(args[0]) {
+	case lifecycle.Post, lifecycle.Preun, lifecycle.Postun:
+	default:
+		c.errorf("hook: unknown phase %q: want post, preun or postun (usage: binfmtctl hook post|preun|postun NEVRA COUNT)", args[0])
+		return exitUsage
+	}
 	count, err := lifecycle.ParseCount(args[2])
 	if err != nil {
 		c.errorf("hook: %v", err)
@@ -59,8 +66,29 @@ func runSync(c *ctx, args []string) int {
 	code := exitOK
 	m := c.manager()
 	for _, p := range args {
+		// A package that is not installed and has no record is an error:
+		// a typo must not pass for a package with nothing to converge.
+		// One with a record is the cleanup after an erase whose hooks did
+		// not run: its recorded entries are unregistered.
+		ms, qerr := m.RPM.Installed(p)
+		notInstalled := (qerr == nil && len(ms) == 0) || errors.Is(qerr, lifecycle.ErrNotInstalled)
+		var recorded int
+		if notInstalled {
+			if claims, _ := m.Store.Claims(p); claims != nil {
+				recorded = len(claims)
+			}
+		}
 		if err := m.Sync(p); err != nil {
 			c.errorf("%v", err)
+			code = exitFail
+			continue
+		}
+		switch {
+		case notInstalled && recorded > 0:
+			// The cleanup sync is for: say what it did.
+			fmt.Fprintf(c.stdout, "%s: not installed; unregistered the entries its record claimed (%d)\n", p, recorded)
+		case notInstalled:
+			c.errorf("sync %s: package %q is not installed, and binfmtctl has no record of it", p, p)
 			code = exitFail
 		}
 	}
@@ -90,25 +118,62 @@ func runStatus(c *ctx, args []string) int {
 		fmt.Fprintf(c.stdout, "no entries registered in %s\n", r.BinfmtDir)
 		return exitOK
 	}
-	rows := [][]string{{"NAME", "ENABLED", "INTERPRETER", "EXISTS", "FLAGS", "MATCH", "OWNER"}}
+	rows := [][]string{{"NAME", "ENABLED", "INTERPRETER", "EXISTS", "FLAGS", "MATCH", "OWNER", "SOURCE"}}
 	for _, e := range r.Entries {
-		exists := yesNo(e.InterpreterExists)
-		if e.StalePin {
-			exists = "replaced"
+		var exists string
+		switch st := e.InterpreterState(); st {
+		case "present":
+			exists = "yes"
+		case "missing":
+			exists = "no"
+		default:
+			exists = st
 		}
 		owner := orDash(e.Owner)
 		if e.Owner == "" && e.ReplacedFrom != "" {
 			owner = "- (replaced; was " + e.ReplacedFrom + ")"
 		}
-		rows = append(rows, []string{e.Name, yesNo(e.Enabled), e.Interpreter, exists, orDash(e.Flags), match(e), owner})
+		rows = append(rows, []string{e.Name, yesNo(e.Enabled), e.Interpreter, exists, orDash(e.Flags), match(e), owner, source(e)})
 	}
 	writeColumns(c.stdout, rows)
 	return exitOK
 }
 
+// source says which binfmt.d file defines the live entry exactly, and
+// names the others that define an entry of that name.
+func source(e lifecycle.EntryStatus) string {
+	var others []string
+	for _, d := range e.DefinedIn {
+		if d != e.Source {
+			others = append(others, d)
+		}
+	}
+	switch {
+	case e.Source == "" && len(others) > 0:
+		return "- (defined differently in " + strings.Join(others, ", ") + ")"
+	case e.Source == "":
+		return "-"
+	case len(others) > 0:
+		return e.Source + " (also defined in " + strings.Join(others, ", ") + ")"
+	}
+	return e.Source
+}
+
+// match shows what tells entries apart: an ELF magic by its class, byte
+// order and machine, other magics by their first bytes in hex.
 func match(e lifecycle.EntryStatus) string {
 	if e.Type == "extension" {
 		return "extension ." + e.Extension
+	}
+	magic, err1 := hex.DecodeString(e.Magic)
+	mask, err2 := hex.DecodeString(e.Mask)
+	if err1 == nil && err2 == nil {
+		if len(mask) == 0 {
+			mask = nil
+		}
+		if d, ok := binfmt.DescribeELF(e.Offset, magic, mask); ok {
+			return d
+		}
 	}
 	m := "magic " + abbreviate(e.Magic, 16)
 	if e.Offset != 0 {
@@ -125,32 +190,45 @@ func abbreviate(s string, n int) string {
 }
 
 func runPrune(c *ctx, args []string) int {
-	if len(args) != 0 {
-		c.errorf("prune: takes no arguments")
-		return exitUsage
-	}
-	findings, err := c.manager().Prune(c.apply)
+	findings, err := c.manager().PruneWith(lifecycle.PruneOptions{Apply: c.apply, Names: args, Pinned: c.pinned})
 	if c.json {
 		fmt.Fprintln(c.stdout, renderJSON(findingsJSON(findings)))
 	} else {
+		wouldRemove := 0
 		for _, f := range findings {
-			state := "would remove"
+			var state string
 			switch {
-			case f.Removed:
-				state = "removed"
 			case f.Error != "":
 				state = "failed: " + f.Error
+			case f.Removed:
+				state = "removed"
+			case f.WouldRemove():
+				state = "would remove"
+				wouldRemove++
+			case f.Action == lifecycle.PruneIfNamed:
+				state = "kept unless named"
+			default:
+				state = "keep"
 			}
 			fmt.Fprintf(c.stdout, "%s: %s (%s)\n", f.Entry.Name, state, strings.Join(f.Reasons, "; "))
 		}
-		if len(findings) == 0 {
+		switch {
+		case err != nil && len(findings) == 0:
+		case len(findings) == 0:
+			fmt.Fprintln(c.stdout, "no entries registered")
+		case wouldRemove == 0 && !c.apply:
 			fmt.Fprintln(c.stdout, "nothing to prune")
-		} else if !c.apply {
-			fmt.Fprintln(c.stdout, "run again with --apply to unregister these")
+		case wouldRemove > 0:
+			fmt.Fprintln(c.stdout, "run again with --apply to unregister those entries")
 		}
 	}
 	if err != nil {
-		c.errorf("%v", err)
+		// One line: each entry's failure is in its own line above.
+		msg := err.Error()
+		if first, _, more := strings.Cut(msg, "\n"); more {
+			msg = fmt.Sprintf("%s (and %d more entries that could not be removed)", first, strings.Count(msg, "\n"))
+		}
+		c.errorf("%s", msg)
 		return exitFail
 	}
 	return exitOK

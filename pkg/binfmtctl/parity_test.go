@@ -86,9 +86,23 @@ func parityCases(t *testing.T) []parityCase {
 // binfmt_misc at /proc/sys/fs/binfmt_misc with its own binfmt.d
 // directories, and checks that the kernel ends up with the same entries,
 // byte for byte, and that both tools agree on whether anything failed.
+// It does so for each stack's systemd-binfmt: the host's (systemd 252,
+// subtest systemd-binfmt) and Debian sid's (systemd 262, subtest
+// systemd-binfmt-sid), which reads the same directories.
 func TestParityWithSystemdBinfmt(t *testing.T) {
 	sandbox.Require(t, systemdBinfmt, "systemd")
 	sandbox.Require(t, "/usr/bin/qemu-aarch64-static", "qemu-user-static")
+	systemds := map[string]sandbox.Stack{}
+	var tools []string
+	for _, st := range sandbox.Stacks(t) {
+		tool := "systemd-binfmt"
+		if st.Name != "host" {
+			tool += "-" + st.Name
+		}
+		systemds[tool] = st
+		tools = append(tools, tool)
+	}
+	tools = append(tools, "binfmtctl")
 	for _, c := range parityCases(t) {
 		t.Run(c.name, func(t *testing.T) {
 			// The parent picks the result directory; a child keeps the
@@ -98,19 +112,21 @@ func TestParityWithSystemdBinfmt(t *testing.T) {
 			}
 			out := os.Getenv(parityOutEnv)
 			ran := map[string]bool{}
-			for _, tool := range []string{"systemd-binfmt", "binfmtctl"} {
+			for _, tool := range tools {
 				t.Run(tool, func(t *testing.T) {
 					ns := sandbox.Enter(t, sandbox.AtProc())
 					if ns == nil {
 						ran[tool] = !t.Failed() && !t.Skipped()
 						return
 					}
-					applyInNamespace(t, ns, c, tool, filepath.Join(out, tool))
+					applyInNamespace(t, ns, c, tool, systemds[tool], filepath.Join(out, tool))
 				})
 			}
-			// Only the parent saw both tools run.
-			if ran["systemd-binfmt"] && ran["binfmtctl"] {
-				compareParity(t, filepath.Join(out, "systemd-binfmt"), filepath.Join(out, "binfmtctl"))
+			// Only the parent saw the tools run.
+			for _, tool := range tools[:len(tools)-1] {
+				if ran[tool] && ran["binfmtctl"] {
+					compareParity(t, tool, filepath.Join(out, tool), filepath.Join(out, "binfmtctl"))
+				}
 			}
 		})
 	}
@@ -118,7 +134,7 @@ func TestParityWithSystemdBinfmt(t *testing.T) {
 
 // applyInNamespace lays the case's binfmt.d directories out, runs the
 // tool, and records the table it leaves in out.
-func applyInNamespace(t *testing.T, ns *sandbox.NS, c parityCase, tool, out string) {
+func applyInNamespace(t *testing.T, ns *sandbox.NS, c parityCase, tool string, st sandbox.Stack, out string) {
 	for _, d := range configDirs {
 		if c.hostUsrLib && d == "/usr/lib/binfmt.d" {
 			continue
@@ -131,15 +147,19 @@ func applyInNamespace(t *testing.T, ns *sandbox.NS, c parityCase, tool, out stri
 	var log []byte
 	failed := false
 	switch tool {
-	case "systemd-binfmt":
+	default: // a stack's systemd-binfmt
 		// Always with arguments: without them systemd-binfmt first
-		// removes every entry.
-		cmd := exec.Command(systemdBinfmt, c.args...)
+		// removes every entry. Stack.Command runs sid's with sid's
+		// libraries but in this namespace's file system, so it reads
+		// the same binfmt.d directories as the host's.
+		cmd, err := st.Command(st.SystemdBinfmt, c.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
 		cmd.Env = append(os.Environ(), "SYSTEMD_LOG_LEVEL=debug", "SYSTEMD_LOG_TARGET=console")
-		var err error
 		log, err = cmd.CombinedOutput()
 		if _, ok := err.(*exec.ExitError); err != nil && !ok {
-			t.Fatalf("running %s: %v", systemdBinfmt, err)
+			t.Fatalf("running %s of the %s stack: %v", st.SystemdBinfmt, st.Name, err)
 		}
 		failed = err != nil
 	case "binfmtctl":
@@ -247,7 +267,9 @@ func copyTree(t *testing.T, src, dst string) {
 	}
 }
 
-func compareParity(t *testing.T, sd, bc string) {
+// compareParity compares what the systemd-binfmt called label left in sd
+// with what binfmtctl left in bc.
+func compareParity(t *testing.T, label, sd, bc string) {
 	t.Helper()
 	load := func(dir string) map[string][]byte {
 		out := map[string][]byte{}
@@ -277,11 +299,11 @@ func compareParity(t *testing.T, sd, bc string) {
 		g, inG := got[n]
 		switch {
 		case !inG:
-			t.Errorf("entry %q: registered by systemd-binfmt, not by binfmtctl:\n%s", abbrev(n), w)
+			t.Errorf("entry %q: registered by %s, not by binfmtctl:\n%s", abbrev(n), label, w)
 		case !inW:
-			t.Errorf("entry %q: registered by binfmtctl, not by systemd-binfmt:\n%s", abbrev(n), g)
+			t.Errorf("entry %q: registered by binfmtctl, not by %s:\n%s", abbrev(n), label, g)
 		case !bytes.Equal(w, g):
-			t.Errorf("entry %q differs:\nsystemd-binfmt:\n%s\nbinfmtctl:\n%s", abbrev(n), w, g)
+			t.Errorf("entry %q differs:\n%s:\n%s\nbinfmtctl:\n%s", abbrev(n), label, w, g)
 		default:
 			continue
 		}
@@ -289,7 +311,7 @@ func compareParity(t *testing.T, sd, bc string) {
 	}
 	wf, gf := string(readFile(t, filepath.Join(sd, "failed"))), string(readFile(t, filepath.Join(bc, "failed")))
 	if wf != gf {
-		t.Errorf("systemd-binfmt failed: %s, binfmtctl failed: %s; want both to report the same", wf, gf)
+		t.Errorf("%s failed: %s, binfmtctl failed: %s; want both to report the same", label, wf, gf)
 		diffs++
 	}
 	// The kernel tries the newest entry first; binfmtctl leaves an
@@ -298,10 +320,10 @@ func compareParity(t *testing.T, sd, bc string) {
 	wo := strings.Fields(string(readFile(t, filepath.Join(sd, "order"))))
 	go_ := strings.Fields(string(readFile(t, filepath.Join(bc, "order"))))
 	if !slices.Equal(wo, go_) {
-		t.Logf("registration order differs (newest first):\nsystemd-binfmt: %q\nbinfmtctl:      %q", wo, go_)
+		t.Logf("registration order differs (newest first):\n%s: %q\nbinfmtctl: %q", label, wo, go_)
 	}
 	if diffs > 0 {
-		t.Logf("systemd-binfmt log:\n%s", readFile(t, filepath.Join(sd, "log")))
+		t.Logf("%s log:\n%s", label, readFile(t, filepath.Join(sd, "log")))
 		t.Logf("binfmtctl log:\n%s", readFile(t, filepath.Join(bc, "log")))
 	}
 	if len(want) < 2 && diffs == 0 {

@@ -64,7 +64,7 @@ func TestNonRootChangesNothing(t *testing.T) {
 	if err := m.Converge("pkg-priv", []string{"/usr/lib/binfmt.d/p.conf"}, true); err != nil {
 		t.Fatal(err)
 	}
-	writeRegister(t, bm, ":other-p:E::op::/bin/sh:")
+	writeRegister(t, bm, ":other-p:E::op::/nonexistent/other-p:")
 	snapshot := func() string {
 		var b strings.Builder
 		for _, d := range []string{bm, m.Store.Dir} {
@@ -113,6 +113,10 @@ func TestNonRootChangesNothing(t *testing.T) {
 		r := asNobody(args...)
 		t.Logf("binfmtctl %s as uid 65534: exit %d: %s", strings.Join(args, " "), r.code, strings.TrimSpace(r.stderr))
 		oneLineError(t, r, 1, "permission denied")
+		// Said once: the hint, not the hint and the errno again.
+		if n := strings.Count(r.stderr, "permission denied"); n != 1 {
+			t.Errorf("binfmtctl %s as uid 65534 says \"permission denied\" %d times: %q", strings.Join(args, " "), n, r.stderr)
+		}
 		if now := snapshot(); now != before {
 			t.Fatalf("binfmtctl %s as uid 65534 changed the table or the record:\n%s\nwas\n%s", strings.Join(args, " "), now, before)
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/inspect"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
 )
 
@@ -41,8 +42,9 @@ func buildTool(t *testing.T) string {
 	return out
 }
 
-// nfpmBuilder runs the project's own build command.
-func nfpmBuilder(t *testing.T) builder {
+// nfpmBuilder runs the project's own build command, on the host whatever
+// the root's stack.
+func nfpmBuilder(t *testing.T, _ *sandbox.Root) builder {
 	tool := buildTool(t)
 	return func(t *testing.T, qemuDir string, cpus []string, version string) string {
 		t.Helper()
@@ -63,34 +65,108 @@ func nfpmBuilder(t *testing.T) builder {
 }
 
 // rpmbuildBuilder builds the package the rpm way: make dist, then
-// rpmbuild -bb on qemu-user-static-go.spec, as docs/rpmbuild.md says.
-func rpmbuildBuilder(t *testing.T) builder {
-	sandbox.Require(t, "/usr/bin/rpmbuild", "rpm")
+// rpmbuild on qemu-user-static-go.spec, as docs/rpmbuild.md says, with the
+// root's stack: the host's rpmbuild 4.18 (-bb), or sid's rpmbuild 6.1
+// (-ba), chrooted in the sid root with the host's Go toolchain shared in.
+// On sid the packages must come out in the v6 format, and the build must
+// print no warning (rpm 6 warns about deprecated macros).
+func rpmbuildBuilder(t *testing.T, r *sandbox.Root) builder {
+	if !r.Stack.Chrooted() {
+		sandbox.Require(t, "/usr/bin/rpmbuild", "rpm")
+	}
+	src, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goEnv := func(key string) string {
+		out, err := exec.Command("go", "env", key).Output()
+		if err != nil {
+			t.Fatalf("go env %s: %v", key, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	// Nothing from a user's ~/.rpmmacros, but the usual Go build cache.
+	gocache, goroot := goEnv("GOCACHE"), goEnv("GOROOT")
 	return func(t *testing.T, qemuDir string, cpus []string, version string) string {
 		t.Helper()
 		dist := t.TempDir()
-		if out, err := exec.Command("make", "-C", "../..", "dist", "DIST="+dist, "VERSION="+version).CombinedOutput(); err != nil {
+		if out, err := exec.Command("make", "-C", src, "dist", "DIST="+dist, "VERSION="+version).CombinedOutput(); err != nil {
 			t.Fatalf("make dist: %v\n%s", err, out)
 		}
-		cmd := exec.Command("rpmbuild", "-bb", "--nodeps",
-			"--define", "_topdir "+filepath.Join(dist, "rpmbuild"), "--define", "_sourcedir "+dist,
-			"--define", "pkg_version "+version, "--define", "pkg_release 1",
-			"--define", "qemu_bindir "+qemuDir, "--define", "qemu_cpus "+strings.Join(cpus, ","),
-			"../../qemu-user-static-go.spec")
-		// Nothing from a user's ~/.rpmmacros, but the usual Go build cache.
-		gocache, err := exec.Command("go", "env", "GOCACHE").Output()
-		if err != nil {
-			t.Fatalf("go env GOCACHE: %v", err)
+		mode := "-bb"
+		if r.Stack.Chrooted() {
+			mode = "-ba"
 		}
-		cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "GOCACHE="+strings.TrimSpace(string(gocache)))
-		if out, err := cmd.CombinedOutput(); err != nil {
+		args := []string{mode, "--nodeps",
+			"--define", "_topdir " + filepath.Join(dist, "rpmbuild"), "--define", "_sourcedir " + dist,
+			"--define", "pkg_version " + version, "--define", "pkg_release 1",
+			"--define", "qemu_bindir " + qemuDir, "--define", "qemu_cpus " + strings.Join(cpus, ","),
+			filepath.Join(src, "qemu-user-static-go.spec")}
+		home := t.TempDir()
+		var out string
+		if r.Stack.Chrooted() {
+			env := []string{"PATH=" + filepath.Join(goroot, "bin") + ":/usr/sbin:/usr/bin:/sbin:/bin",
+				"HOME=" + home, "GOCACHE=" + gocache}
+			// As on the host, where rpmbuild inherits the test's
+			// environment; rpm 6 refuses an empty one.
+			if e := os.Getenv("SOURCE_DATE_EPOCH"); e != "" {
+				env = append(env, "SOURCE_DATE_EPOCH="+e)
+			}
+			out, err = r.Stack.Run(t, sandbox.RunOptions{
+				Share: []string{dist, qemuDir, src, home, gocache, goroot}, Env: env,
+			}, "rpmbuild", args...)
+		} else {
+			cmd := exec.Command("rpmbuild", args...)
+			cmd.Env = append(os.Environ(), "HOME="+home, "GOCACHE="+gocache)
+			var b []byte
+			b, err = cmd.CombinedOutput()
+			out = string(b)
+		}
+		if err != nil {
 			t.Fatalf("rpmbuild: %v\n%s", err, out)
 		}
 		rpms, _ := filepath.Glob(filepath.Join(dist, "rpmbuild", "RPMS", "*", pkgName+"-"+version+"-1.*.rpm"))
 		if len(rpms) != 1 {
 			t.Fatalf("rpmbuild wrote %v, want one %s-%s package", rpms, pkgName, version)
 		}
+		if r.Stack.Chrooted() {
+			checkSidBuild(t, r.Stack, out, dist, rpms[0])
+		}
 		return rpms[0]
+	}
+}
+
+// checkSidBuild checks what sid's rpmbuild -ba made: no warnings in its
+// output, and a binary and a source package in rpm's v6 format that the
+// host's rpm 4.18 verifies as well.
+func checkSidBuild(t *testing.T, st sandbox.Stack, out, dist, rpm string) {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "warning:") || strings.Contains(l, "deprecated") {
+			t.Errorf("rpmbuild %s warns: %s", st.Name, l)
+		}
+	}
+	srpms, _ := filepath.Glob(filepath.Join(dist, "rpmbuild", "SRPMS", pkgName+"-*.src.rpm"))
+	if len(srpms) != 1 {
+		t.Fatalf("rpmbuild -ba wrote the source packages %v, want one", srpms)
+	}
+	for _, p := range []string{rpm, srpms[0]} {
+		f, err := st.Run(t, sandbox.RunOptions{Share: []string{dist}}, "rpm", "-qp", "--qf", "%{RPMFORMAT}", p)
+		if err != nil || strings.TrimSpace(f) != "6" {
+			t.Errorf("%s: rpm -qp --qf %%{RPMFORMAT} says %q (%v), want 6", p, f, err)
+		}
+		// The host's rpm 4.18 reads the v6 format too.
+		if out, err := exec.Command("rpm", "-K", p).CombinedOutput(); err != nil || !strings.Contains(string(out), "digests") {
+			t.Errorf("the host's rpm -K %s: %v\n%s", p, err, out)
+		}
+	}
+	// And so does inspect: the v6 package passes it as the v4 one does.
+	rep, err := inspect.File(rpm, inspect.Options{})
+	if err != nil {
+		t.Fatalf("inspect of sid's v6 package: %v", err)
+	}
+	if rep.Format != 6 || len(rep.Entries) == 0 || len(rep.Errors()) > 0 {
+		t.Errorf("inspect of sid's v6 package: format %d, %d entries, errors %v", rep.Format, len(rep.Entries), rep.Errors())
 	}
 }
 
@@ -332,11 +408,31 @@ func (s *suite) pinned() {
 	for i := 0; i < 200 && !strings.Contains(out.String(), "sleeping"); i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
+	// Compare the files, not their paths: rpm 6.1 runs scriptlets in a
+	// mount namespace of its own (its unshare plugin), and the path the
+	// kernel shows for a file opened there lacks the root's prefix. The
+	// link still leads to the pinned file itself, so its device and
+	// inode say whether it is the interpreter now on disk or an old,
+	// deleted one.
 	target, _ = os.Readlink(exe)
 	want := s.r.Path("/usr/bin/qemu-aarch64-static")
-	if target != want {
-		s.t.Fatalf("a sleeping arm64 program runs %q, want %q", target, want)
+	if !sameFile(exe, want) {
+		s.t.Fatalf("a sleeping arm64 program runs %q, which is not the file now at %s", target, want)
 	}
+}
+
+// sameFile reports whether a and b (links followed) are one file: the
+// same device and inode.
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	if err != nil {
+		return false
+	}
+	return os.SameFile(fa, fb)
 }
 
 func (s *suite) noFilesLeft(cpus []string) {
@@ -410,8 +506,15 @@ var viaRPM = transactions{
 }
 
 // lifecycle runs the whole sequence of issue 5 with one builder and one
-// way of running transactions.
-func lifecycle(t *testing.T, newBuilder func(t *testing.T) builder, tx transactions) {
+// way of running transactions, on each stack: the host's rpm 4.18 and
+// dnf 4, and Debian sid's rpm 6.1 and dnf5 (subtests host and sid).
+func lifecycle(t *testing.T, newBuilder func(t *testing.T, r *sandbox.Root) builder, tx transactions) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { lifecycleOn(t, st, newBuilder, tx) })
+	}
+}
+
+func lifecycleOn(t *testing.T, st sandbox.Stack, newBuilder func(t *testing.T, r *sandbox.Root) builder, tx transactions) {
 	before := hostState(t)
 	ns := sandbox.Enter(t)
 	if ns == nil {
@@ -420,20 +523,24 @@ func lifecycle(t *testing.T, newBuilder func(t *testing.T) builder, tx transacti
 		}
 		return
 	}
-	sandbox.Require(t, "/lib/systemd/systemd-binfmt", "systemd")
+	if st.Name == "host" {
+		sandbox.Require(t, "/lib/systemd/systemd-binfmt", "systemd")
+	}
 	all := []string{"aarch64", "riscv64", "ppc64le", "s390x"}
+	r := ns.DNFRootOn(st)
 	start := time.Now()
-	build := newBuilder(t)
+	build := newBuilder(t, r)
 	v1 := build(t, interpreters(t, v1CPUs, ""), v1CPUs, "1.0")
 	v2 := build(t, interpreters(t, v2CPUs, "\x00version 2\x00"), v2CPUs, "2.0")
 	foreign := foreignPackage(t)
 	t.Logf("packages built in %.1fs", time.Since(start).Seconds())
 
-	s := &suite{t: t, ns: ns, r: ns.DNFRoot(), hellos: map[string]string{}}
-	// The root's /usr is an overlay over the host's, where Debian's
-	// qemu-user-binfmt files define the same qemu-<cpu> names. Fedora's
-	// equivalent conflicts with the package; hide them in the root (the
-	// removal is a whiteout in the overlay, the host keeps its files).
+	s := &suite{t: t, ns: ns, r: r, hellos: map[string]string{}}
+	// The root's /usr is an overlay over the host's (or sid's), where
+	// Debian's qemu-user-binfmt files define the same qemu-<cpu> names.
+	// Fedora's equivalent conflicts with the package; hide them in the
+	// root (the removal is a whiteout in the overlay, the host and the
+	// cached sid root keep their files).
 	debian, _ := filepath.Glob(s.r.Path("/usr/lib/binfmt.d/qemu-*.conf"))
 	for _, f := range debian {
 		if err := os.Remove(f); err != nil {

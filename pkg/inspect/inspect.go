@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"sort"
 	"strings"
 	"time"
 
@@ -44,6 +43,9 @@ type Report struct {
 	NEVRA      string `json:"nevra"`
 	Size       int64  `json:"size"`
 	Compressor string `json:"payload_compressor"`
+	// Format is the rpm package format: 4 (rpm 4, and what build
+	// writes) or 6 (rpm 6's rpmbuild's default).
+	Format int `json:"rpm_format"`
 
 	Digests    Digests     `json:"digests"`
 	Signatures []Signature `json:"signatures"`
@@ -108,6 +110,12 @@ type PackageFile struct {
 type Conf struct {
 	Path string `json:"path"`
 	Data string `json:"data"`
+	// Target is the file whose data Path has, when Path is a symlink
+	// (resolved within the package) or a hardlink of another file.
+	Target string `json:"target,omitempty"`
+	// Masked is true for a symlink to /dev/null, which defines nothing.
+	Masked bool `json:"masked,omitempty"`
+	read   bool // Data are the file's, not left out for a problem
 }
 
 // Entry is one binfmt entry a binfmt.d file in the package defines.
@@ -165,10 +173,6 @@ func (r *Report) Errors() []Problem {
 	return out
 }
 
-// maxConfSize bounds what is read of one binfmt.d file; real ones are a
-// few hundred bytes, and the kernel takes 1920 per entry.
-const maxConfSize = 1 << 20
-
 // File reads the rpm at path and lints it. It fails, without panicking,
 // for anything that is not an intact rpm: a digest that does not match, a
 // signature that does not verify against opts.Keyring, a damaged header
@@ -192,7 +196,12 @@ func File(p string, opts Options) (*Report, error) {
 // Read is File for an rpm of size bytes in r; name is how errors and the
 // report call it.
 func Read(r io.ReaderAt, size int64, name string, opts Options) (rep *Report, err error) {
-	if _, err := checkStructure(io.NewSectionReader(r, 0, size), size); err != nil {
+	payloadAt, err := checkStructure(io.NewSectionReader(r, 0, size), size)
+	if err != nil {
+		return nil, fmt.Errorf("inspecting %q: %w", name, err)
+	}
+	sigHdr, hdr, err := readHeaders(r, payloadAt)
+	if err != nil {
 		return nil, fmt.Errorf("inspecting %q: %w", name, err)
 	}
 	// The structure is sound, but the arrays of a header whose digest
@@ -208,7 +217,13 @@ func Read(r io.ReaderAt, size int64, name string, opts Options) (rep *Report, er
 	rep = &Report{File: name, Size: size, Signatures: []Signature{}, Requires: []string{}, Provides: []string{},
 		Conflicts: []string{}, Obsoletes: []string{}, Scriptlets: []Scriptlet{}, Files: []PackageFile{},
 		Confs: []Conf{}, Entries: []Entry{}, Problems: []Problem{}}
-	if err := rep.verify(io.NewSectionReader(r, 0, size), opts.Keyring); err != nil {
+	rep.Format = hdr.rpmFormat()
+	if rep.Format >= 6 {
+		err = rep.verifyV6(sigHdr, hdr, io.NewSectionReader(r, payloadAt, size-payloadAt), opts.Keyring)
+	} else {
+		err = rep.verify(io.NewSectionReader(r, 0, size), opts.Keyring)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("inspecting %q: %w", name, err)
 	}
 	pkg, err := rpmutils.ReadRpm(io.NewSectionReader(r, 0, size))
@@ -218,7 +233,7 @@ func Read(r io.ReaderAt, size int64, name string, opts Options) (rep *Report, er
 	if err := rep.readHeader(pkg.Header); err != nil {
 		return nil, fmt.Errorf("inspecting %q: %w", name, err)
 	}
-	if err := rep.readPayload(pkg); err != nil {
+	if err := rep.readPayload(pkg, io.NewSectionReader(r, payloadAt, size-payloadAt)); err != nil {
 		return nil, fmt.Errorf("inspecting %q: %w", name, err)
 	}
 	rep.Host = opts.Host
@@ -420,82 +435,6 @@ func isConf(p string) bool {
 	return strings.HasSuffix(base, ".conf") && path.Base(dir) == "binfmt.d"
 }
 
-// readPayload reads every file of the payload, checking its digest
-// against the header, and keeps the binfmt.d files.
-func (r *Report) readPayload(pkg *rpmutils.Rpm) error {
-	algo := crypto.MD5 // rpm's default when the header names none
-	// One value; rpmpack writes one per file, all the same.
-	if v, err := pkg.Header.GetInts(rpmutils.FILEDIGESTALGO); err == nil && len(v) > 0 {
-		algo = fileHash(v[0])
-	}
-	pr, err := pkg.PayloadReaderExtended()
-	if err != nil {
-		return fmt.Errorf("reading the payload: %w", err)
-	}
-	seen := map[string]bool{}
-	for {
-		fi, err := pr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("reading the payload: %w", err)
-		}
-		name := fi.Name()
-		seen[name] = true
-		if fi.Mode()&0o170000 != 0o100000 || pr.IsLink() {
-			continue
-		}
-		var conf bytes.Buffer
-		var w io.Writer = io.Discard
-		keep := isConf(name)
-		if keep {
-			w = &limitedBuffer{b: &conf, n: maxConfSize}
-		}
-		if fi.Digest() == "" || !algo.Available() {
-			if _, err := io.Copy(w, pr); err != nil {
-				return fmt.Errorf("reading %s from the payload: %w", name, err)
-			}
-			r.Digests.FilesNoHash++
-		} else {
-			h := algo.New()
-			if _, err := io.Copy(io.MultiWriter(w, h), pr); err != nil {
-				return fmt.Errorf("reading %s from the payload: %w", name, err)
-			}
-			if got := hex.EncodeToString(h.Sum(nil)); got != fi.Digest() {
-				return fmt.Errorf("%w: %s in the payload has %s digest %s, the header says %s", ErrDigest, name, hashName(algo), got, fi.Digest())
-			}
-			r.Digests.FilesOK++
-		}
-		if keep {
-			r.Confs = append(r.Confs, Conf{Path: name, Data: conf.String()})
-		}
-	}
-	// Every regular file with content must have come through the
-	// payload, or the package is cut short (ghost files never do).
-	for _, f := range r.Files {
-		if f.Mode&0o170000 == 0o100000 && f.Flags&(1<<6) == 0 && !seen[f.Path] {
-			return fmt.Errorf("reading the payload: %s is in the header but not in the payload", f.Path)
-		}
-	}
-	sort.Slice(r.Confs, func(i, j int) bool { return r.Confs[i].Path < r.Confs[j].Path })
-	return nil
-}
-
-// limitedBuffer keeps the first n bytes written and drops the rest, so
-// that an oversized "conf" cannot use up memory.
-type limitedBuffer struct {
-	b *bytes.Buffer
-	n int
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if room := l.n - l.b.Len(); room > 0 {
-		l.b.Write(p[:min(room, len(p))])
-	}
-	return len(p), nil
-}
-
 // ReadKeyring reads OpenPGP public keys, armored or binary, for
 // Options.Keyring.
 func ReadKeyring(p string) (openpgp.EntityList, error) {
@@ -519,15 +458,38 @@ func ReadKeyring(p string) (openpgp.EntityList, error) {
 // parse is a problem, and its good lines still count.
 func (r *Report) parseConfs() {
 	for _, c := range r.Confs {
-		if len(c.Data) >= maxConfSize {
-			r.problem(SeverityError, c.Path, fmt.Sprintf("larger than %d bytes; not a binfmt.d file", maxConfSize))
+		if !c.read || c.Masked {
 			continue
 		}
-		lines, errs := binfmt.Parse(strings.NewReader(c.Data), c.Path)
-		for _, err := range errs {
+		if len(r.Entries) == maxBinfmtEntries {
+			r.problem(SeverityError, c.Path, fmt.Sprintf("not parsed: more than %d binfmt entries in the package already", maxBinfmtEntries))
+			continue
+		}
+		// Lines past what can still be reported are not parsed: a
+		// million-line file would otherwise cost its lines in memory.
+		text, rest := c.Data, ""
+		if n := maxBinfmtEntries - len(r.Entries) + maxLineErrors + 1; strings.Count(text, "\n") > n {
+			at := 0
+			for range n {
+				at += strings.IndexByte(text[at:], '\n') + 1
+			}
+			text, rest = text[:at], text[at:]
+		}
+		lines, errs := binfmt.ParseText(text, c.Path)
+		// A file of a million bad lines makes one problem each only up to
+		// a point: the report stays readable and its size bounded.
+		for i, err := range errs {
+			if i == maxLineErrors {
+				r.problem(SeverityError, c.Path, fmt.Sprintf("does not parse: %d more lines do not parse", len(errs)-i))
+				break
+			}
 			r.problem(SeverityError, c.Path, "does not parse: "+err.Error())
 		}
 		for _, l := range lines {
+			if len(r.Entries) == maxBinfmtEntries {
+				r.problem(SeverityError, c.Path, fmt.Sprintf("line %d: more than %d binfmt entries in the package; the rest are not checked", l.Num, maxBinfmtEntries))
+				break
+			}
 			e := Entry{
 				File:        c.Path,
 				Line:        l.Num,
@@ -544,6 +506,9 @@ func (r *Report) parseConfs() {
 				e.Extension = string(l.Magic)
 			}
 			r.Entries = append(r.Entries, e)
+		}
+		if rest != "" && len(r.Entries) < maxBinfmtEntries && len(errs) <= maxLineErrors {
+			r.problem(SeverityError, c.Path, fmt.Sprintf("line %d: more than %d lines; the rest of the file is not checked", strings.Count(text, "\n")+1, strings.Count(text, "\n")))
 		}
 	}
 }

@@ -370,6 +370,15 @@ func FuzzRead(f *testing.F) {
 	f.Add(good)
 	f.Add(good[:200])
 	f.Add([]byte{})
+	// Real v6 packages (rpm 6.1's rpmbuild), for the v6 digests,
+	// signatures and the stripped cpio payload.
+	for _, name := range []string{"v6.rpm", "v6-signed.rpm"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "v6", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		inspect.Read(bytes.NewReader(data), int64(len(data)), "fuzz.rpm", inspect.Options{})
 	})

@@ -11,8 +11,8 @@ import (
 // WriteText writes the report for people: identity, checks, relations,
 // scriptlets, files, binfmt entries, then the lint's findings.
 func (r *Report) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "%s\n", r.NEVRA)
-	fmt.Fprintf(w, "  file:        %s (%d bytes, %s payload)\n", r.File, r.Size, r.Compressor)
+	fmt.Fprintf(w, "%s\n", printable(r.NEVRA))
+	fmt.Fprintf(w, "  file:        %s (%d bytes, rpm format v%d, %s payload)\n", printable(r.File), r.Size, r.Format, printable(r.Compressor))
 	fmt.Fprintf(w, "  digests:     header %s OK, payload %s OK, %d file digests OK", r.Digests.Header, r.Digests.Payload, r.Digests.FilesOK)
 	if r.Digests.FilesNoHash > 0 {
 		fmt.Fprintf(w, ", %d files without a digest", r.Digests.FilesNoHash)
@@ -30,14 +30,14 @@ func (r *Report) WriteText(w io.Writer) {
 		if s.Verified {
 			state = "verified"
 			if s.Signer != "" {
-				state += " (" + s.Signer + ")"
+				state += " (" + printable(s.Signer) + ")"
 			}
 		}
 		fmt.Fprintf(w, "  signature:   %s, %s, key %s, %s: %s\n", what, s.Hash, s.KeyID, s.Created.Format("2006-01-02"), state)
 	}
 	list := func(label string, items []string) {
 		if len(items) > 0 {
-			fmt.Fprintf(w, "  %-12s %s\n", label+":", strings.Join(items, ", "))
+			fmt.Fprintf(w, "  %-12s %s\n", label+":", printable(strings.Join(items, ", ")))
 		}
 	}
 	list("requires", r.Requires)
@@ -46,9 +46,9 @@ func (r *Report) WriteText(w io.Writer) {
 	list("obsoletes", r.Obsoletes)
 
 	for _, s := range r.Scriptlets {
-		fmt.Fprintf(w, "\n%%%s (%s):\n", s.Phase, s.Prog)
+		fmt.Fprintf(w, "\n%%%s (%s):\n", s.Phase, printable(s.Prog))
 		for _, l := range strings.Split(strings.TrimRight(s.Body, "\n"), "\n") {
-			fmt.Fprintf(w, "  | %s\n", l)
+			fmt.Fprintf(w, "  | %s\n", printableLine(l))
 		}
 	}
 
@@ -59,7 +59,7 @@ func (r *Report) WriteText(w io.Writer) {
 		if f.LinkTo != "" {
 			name += " -> " + f.LinkTo
 		}
-		fmt.Fprintf(tw, "  %s\t%s/%s\t%d\t%s\n", modeString(f.Mode), f.Owner, f.Group, f.Size, name)
+		fmt.Fprintf(tw, "  %s\t%s/%s\t%d\t%s\n", modeString(f.Mode), printable(f.Owner), printable(f.Group), f.Size, printable(name))
 	}
 	tw.Flush()
 
@@ -77,7 +77,7 @@ func (r *Report) WriteText(w io.Writer) {
 		if flags == "" {
 			flags = "-"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s:%d\n", e.Name, e.Type, flags, e.Interpreter, what, e.File, e.Line)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s:%d\n", printable(e.Name), e.Type, flags, printable(e.Interpreter), what, printable(e.File), e.Line)
 	}
 	tw.Flush()
 
@@ -86,7 +86,7 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintln(w, "lint: no problems")
 	}
 	for _, p := range r.Problems {
-		fmt.Fprintf(w, "lint: %s\n", p)
+		fmt.Fprintf(w, "lint: %s\n", printable(p.String()))
 	}
 }
 

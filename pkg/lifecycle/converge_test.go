@@ -123,7 +123,7 @@ func TestStalePinIsReportedAndRepinned(t *testing.T) {
 		t.Fatalf("replaced interpreter not reported as a stale pin: %+v", r.Entries[0])
 	}
 	findings, err := m.Prune(false)
-	if err != nil || len(findings) != 1 || !strings.Contains(findings[0].Reasons[0], "pins a file") {
+	if err != nil || len(findings) != 1 || !strings.Contains(findings[0].Reasons[0], "pins an older file") {
 		t.Fatalf("prune: %+v %v", findings, err)
 	}
 	if err := m.Converge("pkg", files, true); err != nil {

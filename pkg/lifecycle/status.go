@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,9 +33,34 @@ type EntryStatus struct {
 	Owner     string `json:"owner"`
 	// ReplacedFrom names a package that registered this name but whose
 	// definition is no longer the live one.
-	ReplacedFrom string    `json:"replaced_from,omitempty"`
-	Source       string    `json:"source,omitempty"`
-	Registered   time.Time `json:"registered"`
+	ReplacedFrom string `json:"replaced_from,omitempty"`
+	// Source is the binfmt.d file whose definition is exactly the live
+	// entry, or "" when none is. When several files do, the last in
+	// systemd's order, whose write wins at boot.
+	Source string `json:"source,omitempty"`
+	// DefinedIn lists every binfmt.d file, in systemd's order, that
+	// defines an entry of this name, as it defines it or not. Two or
+	// more mean the files compete for the name and the last one wins at
+	// boot.
+	DefinedIn  []string  `json:"defined_in"`
+	Registered time.Time `json:"registered"`
+}
+
+// InterpreterState says in a word or two what the kernel runs for the
+// entry: "present"; "missing" (nothing runs); "replaced" (flag F pins
+// an older file than the one at the path now); "pinned, file deleted"
+// (flag F pins a file whose path is gone: it still runs programs).
+func (e EntryStatus) InterpreterState() string {
+	pinned := strings.Contains(e.Flags, "F")
+	switch {
+	case e.StalePin:
+		return "replaced"
+	case e.InterpreterExists:
+		return "present"
+	case pinned:
+		return "pinned, file deleted"
+	}
+	return "missing"
 }
 
 // Report is the whole table.
@@ -77,11 +104,14 @@ func (m *Manager) Status(names ...string) (Report, error) {
 		}
 	}
 	owners, _ := m.allClaims()
-	sources := m.sources()
+	defs := m.definitions()
 	for _, l := range lives {
-		r.Entries = append(r.Entries, m.describe(fs, l, owners, sources))
+		r.Entries = append(r.Entries, m.describe(fs, l, owners, defs))
 	}
 	m.fileOwners(r.Entries, lives)
+	// By name, for people and diffs; find shows the kernel's order.
+	// slices, not sort.Slice, which would link reflection into the helper.
+	slices.SortFunc(r.Entries, func(a, b EntryStatus) int { return strings.Compare(a.Name, b.Name) })
 	return r, nil
 }
 
@@ -99,31 +129,52 @@ func (m *Manager) allClaims() (map[string]Claims, error) {
 	return out, errors.Join(append(errs, err)...)
 }
 
-// sources maps entry names to the binfmt.d file that defines them now.
-func (m *Manager) sources() map[string]string {
-	out := map[string]string{}
+// definitions maps entry names to the lines of the effective binfmt.d
+// files that define them, in systemd's order.
+func (m *Manager) definitions() map[string][]binfmt.Line {
+	out := map[string][]binfmt.Line{}
 	files, err := m.Config.Files()
 	if err != nil {
 		return out
 	}
 	for _, f := range files {
+		if f.Masked {
+			continue
+		}
 		lines, _ := m.Config.Load(f)
 		for _, l := range lines {
-			out[l.Name] = f.Path
+			l.File = f.Path
+			out[l.Name] = append(out[l.Name], l)
 		}
 	}
 	return out
 }
 
-func (m *Manager) describe(fs *binfmt.FS, l binfmt.Live, owners map[string]Claims, sources map[string]string) EntryStatus {
+// SourceOf returns the file among defs (the lines defining l's name, in
+// systemd's order) whose definition is exactly l, the last one when
+// several are, and every file that defines the name, each once.
+func SourceOf(l binfmt.Live, defs []binfmt.Line) (source string, definedIn []string) {
+	definedIn = []string{}
+	for _, d := range defs {
+		if !slices.Contains(definedIn, d.File) {
+			definedIn = append(definedIn, d.File)
+		}
+		if l.Matches(d.Entry) {
+			source = d.File
+		}
+	}
+	return source, definedIn
+}
+
+func (m *Manager) describe(fs *binfmt.FS, l binfmt.Live, owners map[string]Claims, defs map[string][]binfmt.Line) EntryStatus {
 	s := EntryStatus{
 		Name:              l.Name,
 		Enabled:           l.Enabled,
 		Interpreter:       l.Interpreter,
 		InterpreterExists: l.InterpreterExists("/"),
 		Flags:             l.Flags,
-		Source:            sources[l.Name],
 	}
+	s.Source, s.DefinedIn = SourceOf(l, defs[l.Name])
 	if l.Type == binfmt.TypeExtension {
 		s.Type, s.Extension = "extension", string(l.Magic)
 	} else {
@@ -161,20 +212,118 @@ func replacedSince(p string, t time.Time) bool {
 	return ctime.After(t)
 }
 
-// Finding is an entry prune would remove, and why.
-type Finding struct {
-	Entry   EntryStatus `json:"entry"`
-	Reasons []string    `json:"reasons"`
-	Removed bool        `json:"removed"`
-	Error   string      `json:"error,omitempty"`
+// Owner states of an entry's owning package, for prune.
+type OwnerState int
+
+const (
+	// NoOwner: no record claims the live entry as it is.
+	NoOwner OwnerState = iota
+	// OwnerInstalled: the owning package is installed.
+	OwnerInstalled
+	// OwnerNotInstalled: rpm says the owning package is not installed.
+	OwnerNotInstalled
+	// OwnerUnknown: rpm could not be asked.
+	OwnerUnknown
+)
+
+// Verdicts of prune.
+const (
+	PruneKeep   = "keep"
+	PruneRemove = "remove"
+	// PruneIfNamed is for an entry pinned with F to a file whose path is
+	// gone: it still runs programs, and prune cannot tell a leftover of
+	// ours from docker's tonistiigi/binfmt entries, so it goes only when
+	// the user names it (prune --apply NAME) or passes --pinned.
+	PruneIfNamed = "remove-if-named"
+)
+
+// PruneDecision is what prune --apply does with one entry, and why.
+type PruneDecision struct {
+	Verdict string // PruneKeep, PruneRemove or PruneIfNamed
+	// Remove is true when --apply removes the entry with the options
+	// given.
+	Remove bool
+	Reason string
 }
 
-// Prune finds entries left behind by packages that never unregistered
-// them: the interpreter is gone, an F entry pins a replaced interpreter,
-// or neither a binfmt.d file nor a record defines the entry. With apply,
-// each is unregistered, unless it changed since it was read.
+// DecidePrune decides what prune --apply does with the live entry e,
+// whose owning package is in state owner. named is true when the user
+// named the entry; pinned when --pinned was given. It never removes an
+// entry whose interpreter exists and that nothing claims: that is
+// someone else's working entry.
+func DecidePrune(e EntryStatus, owner OwnerState, named, pinned bool) PruneDecision {
+	remove := func(format string, args ...any) PruneDecision {
+		return PruneDecision{Verdict: PruneRemove, Remove: true, Reason: fmt.Sprintf(format, args...)}
+	}
+	keep := func(format string, args ...any) PruneDecision {
+		return PruneDecision{Verdict: PruneKeep, Reason: fmt.Sprintf(format, args...)}
+	}
+	switch state := e.InterpreterState(); {
+	case e.Owner != "" && owner == OwnerNotInstalled:
+		return remove("left behind: the record of %s claims it, and %s is not installed", e.Owner, e.Owner)
+	case state == "replaced":
+		return remove("flag F pins an older file: %s was replaced since the entry was registered", e.Interpreter)
+	case state == "missing":
+		return remove("broken: interpreter %s does not exist and flag F does not pin it, so the kernel cannot run it", e.Interpreter)
+	case state == "pinned, file deleted":
+		d := PruneDecision{Verdict: PruneIfNamed, Remove: named || pinned,
+			Reason: fmt.Sprintf("flag F pins a file whose path %s no longer exists: the entry still runs programs", e.Interpreter)}
+		switch {
+		case named:
+			d.Reason += "; removed because it was named"
+		case pinned:
+			d.Reason += "; removed because of --pinned"
+		default:
+			d.Reason += fmt.Sprintf(" (docker's entries are such); \"binfmtctl prune --apply %s\" or --pinned removes it", e.Name)
+		}
+		return d
+	case e.Owner != "" && owner == OwnerUnknown:
+		return keep("claimed by %s (rpm could not say whether it is installed)", e.Owner)
+	case e.Owner != "":
+		return keep("in use: claimed by %s, which is installed", e.Owner)
+	case e.Source != "":
+		return keep("in use: defined by %s", e.Source)
+	}
+	return keep("unmanaged: interpreter %s exists and nothing claims it; left alone (binfmtctl unregister %s removes it)", e.Interpreter, e.Name)
+}
+
+// Finding is one live entry as prune judged it.
+type Finding struct {
+	Entry EntryStatus `json:"entry"`
+	// Action is PruneKeep, PruneRemove or PruneIfNamed.
+	Action string `json:"action"`
+	// Reasons says why, in one sentence (a list for older readers).
+	Reasons []string `json:"reasons"`
+	// Removed is true once --apply unregistered it.
+	Removed bool   `json:"removed"`
+	Error   string `json:"error,omitempty"`
+	// remove is whether --apply removes it.
+	remove bool
+}
+
+// WouldRemove reports whether prune --apply removes the entry.
+func (f Finding) WouldRemove() bool { return f.remove }
+
+// PruneOptions are prune's options.
+type PruneOptions struct {
+	Apply bool
+	// Names limits prune to these entries, and lets it remove those
+	// pinned with F to a deleted file.
+	Names []string
+	// Pinned removes every entry pinned with F to a deleted file.
+	Pinned bool
+}
+
+// Prune judges every live entry with DecidePrune and, with apply,
+// unregisters what it decides to remove, unless the entry changed since
+// it was read. Entries it keeps are reported too, with the reason.
 func (m *Manager) Prune(apply bool) ([]Finding, error) {
-	r, err := m.Status()
+	return m.PruneWith(PruneOptions{Apply: apply})
+}
+
+// PruneWith is Prune with options.
+func (m *Manager) PruneWith(o PruneOptions) ([]Finding, error) {
+	r, err := m.Status(o.Names...)
 	if err != nil {
 		return nil, err
 	}
@@ -183,29 +332,39 @@ func (m *Manager) Prune(apply bool) ([]Finding, error) {
 		return nil, err
 	}
 	var unlock func()
-	if apply {
+	if o.Apply {
 		if unlock, err = m.Store.Lock(); err != nil {
 			return nil, err
 		}
 		defer unlock()
 	}
-	var out []Finding
+	installed := map[string]OwnerState{}
+	ownerState := func(pkg string) OwnerState {
+		if pkg == "" {
+			return NoOwner
+		}
+		if st, ok := installed[pkg]; ok {
+			return st
+		}
+		st := OwnerUnknown
+		if m.RPM != nil {
+			ms, err := m.RPM.Installed(pkg)
+			switch {
+			case err == nil && len(ms) > 0:
+				st = OwnerInstalled
+			case err == nil, errors.Is(err, ErrNotInstalled):
+				st = OwnerNotInstalled
+			}
+		}
+		installed[pkg] = st
+		return st
+	}
+	out := []Finding{}
 	var failed []error
 	for _, e := range r.Entries {
-		var reasons []string
-		if !e.InterpreterExists {
-			reasons = append(reasons, fmt.Sprintf("interpreter %s does not exist", e.Interpreter))
-		} else if e.StalePin {
-			reasons = append(reasons, fmt.Sprintf("flag F pins a file that %s has replaced since the entry was registered", e.Interpreter))
-		}
-		if e.Source == "" && e.Owner == "" {
-			reasons = append(reasons, "no binfmt.d file and no record defines it")
-		}
-		if len(reasons) == 0 {
-			continue
-		}
-		f := Finding{Entry: e, Reasons: reasons}
-		if apply {
+		d := DecidePrune(e, ownerState(e.Owner), len(o.Names) > 0, o.Pinned)
+		f := Finding{Entry: e, Action: d.Verdict, Reasons: []string{d.Reason}, remove: d.Remove}
+		if o.Apply && d.Remove {
 			if err := m.pruneOne(fs, e); err != nil {
 				f.Error = err.Error()
 				failed = append(failed, err)

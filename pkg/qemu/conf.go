@@ -18,6 +18,11 @@ const DefaultBinDir = "/usr/bin"
 // in the table.
 var ErrUnknownCPU = errors.New("unknown qemu target")
 
+// ErrHostCPU is returned, wrapped with the names, when the cpus asked for
+// include the host's own: its entry would send every native program, the
+// interpreter included, through qemu.
+var ErrHostCPU = errors.New("the host's own cpu")
+
 // Options choose what goes into the generated entries besides flag F,
 // which is always set so that the kernel opens the interpreter when the
 // entry is registered and the entry keeps working in chroots and
@@ -105,9 +110,10 @@ type File struct {
 // always is; so an x86_64 host gets no x86_64, i386 or i486 file by
 // default. The files come in table order, whatever the order of cpus.
 //
-// It fails, naming them, for cpus not in the table, and for an empty host
-// or a relative BinDir, and it checks that every file parses back to the
-// entry it was made from.
+// It fails, naming them, for cpus not in the table and for cpus that are
+// the host's own (rather than leave out what was asked for), and for an
+// empty host or a relative BinDir, and it checks that every file parses
+// back to the entry it was made from.
 func Generate(cpus []string, host string, opts Options) ([]File, error) {
 	if host == "" {
 		return nil, errors.New("generating binfmt.d files: the host architecture is empty; pass GOARCH or uname -m")
@@ -130,6 +136,16 @@ func Generate(cpus []string, host string, opts Options) ([]File, error) {
 	}
 
 	hostCPU, family := HostCPU(host), HostFamily(host)
+	var own []string
+	for _, t := range table {
+		if want[t.CPU] && t.Emulator() == hostCPU {
+			own = append(own, t.CPU)
+		}
+	}
+	if len(own) > 0 {
+		return nil, fmt.Errorf("generating binfmt.d files: %s: %w %s; its entry would run every native program, the interpreter included, through qemu",
+			strings.Join(own, ", "), ErrHostCPU, host)
+	}
 	var files []File
 	for _, t := range table {
 		if len(cpus) > 0 && !want[t.CPU] {

@@ -172,7 +172,7 @@ func TestGenerateHostFamily(t *testing.T) {
 
 func TestGenerateSelection(t *testing.T) {
 	// Table order, duplicates once, host family still left out.
-	got := generatedCPUs(t, []string{"s390x", "x86_64", "aarch64", "s390x", "i486"}, "x86_64", Options{})
+	got := generatedCPUs(t, []string{"s390x", "i386", "aarch64", "s390x", "i486"}, "x86_64", Options{})
 	if want := []string{"s390x", "aarch64"}; !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
@@ -202,6 +202,25 @@ func TestGenerateErrors(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), `"aarch64"`) {
 		t.Errorf("error %q names a known cpu as unknown", err)
+	}
+
+	// The host's own cpu, asked for, is refused rather than dropped;
+	// i486 runs on qemu-i386, which is an i386 host's own.
+	for _, tc := range []struct {
+		cpus []string
+		host string
+		want string
+	}{
+		{[]string{"i386", "x86_64"}, "x86_64", "x86_64: the host's own cpu x86_64"},
+		{[]string{"aarch64"}, "arm64", "aarch64: the host's own cpu arm64"},
+		{[]string{"s390x", "i486", "i386"}, "i686", "i386, i486: the host's own cpu i686"},
+	} {
+		for _, opts := range []Options{{}, {IncludeHostFamily: true}} {
+			_, err := Generate(tc.cpus, tc.host, opts)
+			if !errors.Is(err, ErrHostCPU) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Generate(%v, %q, %+v): error %v, want ErrHostCPU containing %q", tc.cpus, tc.host, opts, err, tc.want)
+			}
+		}
 	}
 
 	for _, tc := range []struct {

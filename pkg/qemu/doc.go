@@ -5,9 +5,11 @@
 // with the interpreter /usr/bin/qemu-<cpu>-static and flag F.
 //
 // The table follows qemu's scripts/qemu-binfmt-conf.sh for its target
-// list and the family of each cpu. The magic and mask of every target
-// that Debian 12's qemu-user-static ships a binfmt.d file for are
-// Debian's, byte for byte; the other targets keep the script's. Targets
+// list and the family of each cpu, and current qemu (11.1) for the magic
+// and mask: every target qemu 11.1 ships a binfmt.d file for has that
+// file's magic and mask, byte for byte (testdata/qemu-11.1); i486, which
+// has none, keeps the script's. cris, which qemu has dropped, is not in
+// the table, so the package never registers it. Targets
 // in the host's own family are left out, as that script does, because the
 // host runs them natively.
 package qemu

@@ -88,8 +88,14 @@ var (
 	// identX86 also ignores the low bit of EI_DATA and EI_VERSION, as the
 	// script's i386, i486 and x86_64 entries do.
 	identX86 = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xfe, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-	// identMIPS takes EI_ABIVERSION 0 and 1, which mips toolchains set.
-	identMIPS = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	// identX86OSABI3 is identX86 taking EI_OSABI 0 to 3 only, as qemu
+	// 11.1's i386 and x86_64 files do.
+	identX86OSABI3 = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xfe, 0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	// identMIPS ignores EI_OSABI and EI_ABIVERSION, as qemu 11.1 does.
+	// mips toolchains set EI_ABIVERSION to 1 and higher (a mips64el
+	// program with ABI version 4 runs under qemu), so Debian 12's mask,
+	// which took only 0 and 1, left such programs to fail with ENOEXEC.
+	identMIPS = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	// identLoongArch takes EI_OSABI 0 to 3 and any EI_ABIVERSION.
 	identLoongArch = []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfc, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 )
@@ -119,39 +125,42 @@ func headMask(ident []byte, data byte, machine uint16) []byte {
 	return order(data).AppendUint16(b, machine)
 }
 
-// mips32Len is how much of the header the mips o32 and n32 entries cover.
-// Both ABIs are 32-bit EM_MIPS, so the entries read on to e_flags, where
-// n32 sets EF_MIPS_ABI2, a bit of e_flags' lowest byte. Big-endian files
-// keep that byte last, at 39, so the entries are 40 bytes long. Debian's
-// little-endian entries stop at that byte, 36, and are 37 bytes long: the
-// three bytes after it would be masked out, so the kernel matches the
-// same files either way, and the table keeps Debian's length to be equal
-// to Debian's files byte for byte.
-func mips32Len(data byte) int {
-	if data == lsb {
-		return 37
-	}
-	return 40
-}
+// mips32Len is how much of the header the mips o32 and n32 entries
+// cover: both ABIs are 32-bit EM_MIPS, so the entries read on to the end
+// of e_flags (bytes 36 to 39), where n32 sets EF_MIPS_ABI2, a bit of
+// e_flags' lowest byte: byte 36 in little-endian files, 39 in big-endian
+// ones. qemu 11.1's four entries are all 40 bytes long.
+const mips32Len = 40
 
 // mips32 returns the magic for mips o32 (flags 0) or n32 (flags
-// efMIPSABI2): head, then zeros up to e_flags' lowest byte, which holds
-// flags. e_version, e_entry, e_phoff and e_shoff are left to the mask to
-// ignore.
+// efMIPSABI2): head, e_version EV_CURRENT (1), then zeros up to the end
+// of e_flags, whose lowest byte holds flags. e_entry, e_phoff and e_shoff
+// are left to the mask to ignore.
 func mips32(data byte, flags byte) []byte {
 	b := head(elf32, data, emMIPS)
-	b = append(b, make([]byte, mips32Len(data)-len(b))...)
-	b[len(b)-1] = flags
+	b = order(data).AppendUint32(b, 1)
+	b = append(b, make([]byte, mips32Len-len(b))...)
+	b[flagsLow(data)] = flags
 	return b
 }
 
-// mips32Mask is the mask for mips32: of everything after e_machine only
-// EF_MIPS_ABI2 counts.
+// mips32Mask is the mask for mips32: after e_machine, e_version and
+// EF_MIPS_ABI2 count, as in qemu 11.1's files.
 func mips32Mask(data byte) []byte {
 	b := headMask(identMIPS, data, 0xffff)
-	b = append(b, make([]byte, mips32Len(data)-len(b))...)
-	b[len(b)-1] = efMIPSABI2
+	b = order(data).AppendUint32(b, 0xffffffff)
+	b = append(b, make([]byte, mips32Len-len(b))...)
+	b[flagsLow(data)] = efMIPSABI2
 	return b
+}
+
+// flagsLow is the offset of the lowest byte of a 32-bit ELF file's
+// e_flags (bytes 36 to 39) in the file's byte order.
+func flagsLow(data byte) int {
+	if data == lsb {
+		return 36
+	}
+	return 39
 }
 
 // table lists the targets in the order of qemu-binfmt-conf.sh's
@@ -159,23 +168,27 @@ func mips32Mask(data byte) []byte {
 // families come from scripts/qemu-binfmt-conf.sh in qemu's master branch
 // as of 2025 (qemu 10.x), which has the loongarch64 and hexagon entries.
 //
-// The magic and mask of every target that Debian 12 ships a binfmt file
-// for (/usr/lib/binfmt.d/qemu-<cpu>.conf from qemu-user-static
-// 1:7.2+dfsg) are Debian's, byte for byte. Debian does not take them from
-// qemu-binfmt-conf.sh: its qemu 7.2 package writes them from its own
-// table, debian/binfmt-install, which differs from the script in that it
-// checks EI_OSABI <= 3 for ppc, ppc64, ppc64le, s390x, sh4, sh4eb and the
-// sparcs, checks EI_DATA and EI_VERSION for alpha and EI_VERSION for
-// m68k, takes EI_ABIVERSION 0 and 1 for the mips, and for mips o32/n32
-// does not check e_version. Debian leaves out the targets of the host's
-// own family, so on amd64 it ships no i386 or x86_64 file; those, i486,
-// aarch64_be, microblazeel and or1k keep the script's magic and mask.
+// The magic and mask of every target follow current qemu: they equal,
+// byte for byte, the binfmt.d files of qemu 11.1 as Debian sid's
+// qemu-user 1:11.1.3 ships them in /usr/share/qemu/binfmt.d (kept in
+// testdata/qemu-11.1 and checked by TestQemu11MagicMask). Those come
+// from Debian's own table, debian/binfmt-install, not from
+// qemu-binfmt-conf.sh: it checks EI_OSABI <= 3 for i386, x86_64, ppc,
+// ppc64, ppc64le, s390x, sh4, sh4eb and the sparcs, checks EI_DATA and
+// EI_VERSION for alpha and EI_VERSION for m68k, ignores EI_ABIVERSION for
+// the mips, and checks e_version for mips o32/n32. qemu 11.1 has no i486
+// file; i486 keeps the script's magic and mask. qemu dropped the cris
+// target (Debian's package stopped building it), so the table has no
+// cris entry and the package ships none.
 //
-// The microblaze entry, Debian's, has e_type in big-endian byte order
-// (00 02) as microblaze is big-endian; the script's has it in
-// little-endian order (02 00), which no real microblaze program matches.
+// How this differs from Debian 12's files (qemu 7.2), which the table
+// followed before, is listed in debian_test.go's debian12Differences.
+//
+// The microblaze entry has e_type in big-endian byte order (00 02) as
+// microblaze is big-endian; the script's has it in little-endian order
+// (02 00), which no real microblaze program matches.
 var table = []Target{
-	{CPU: "i386", Family: "i386", Magic: head(elf32, lsb, em386), Mask: headMask(identX86, lsb, 0xffff)},
+	{CPU: "i386", Family: "i386", Magic: head(elf32, lsb, em386), Mask: headMask(identX86OSABI3, lsb, 0xffff)},
 	{CPU: "i486", Family: "i386", Magic: head(elf32, lsb, em486), Mask: headMask(identX86, lsb, 0xffff)},
 	{CPU: "alpha", Family: "alpha", Magic: head(elf64, lsb, emAlpha), Mask: headMask(identCommon, lsb, 0xffff)},
 	{CPU: "arm", Family: "arm", Magic: head(elf32, lsb, emARM), Mask: headMask(identCommon, lsb, 0xffff)},
@@ -208,7 +221,7 @@ var table = []Target{
 	{CPU: "microblaze", Family: "microblaze", Magic: head(elf32, msb, emMicroBlazeOld), Mask: headMask(identCommon, msb, 0xffff)},
 	{CPU: "microblazeel", Family: "microblazeel", Magic: head(elf32, lsb, emMicroBlazeOld), Mask: headMask(identCommon, lsb, 0xffff)},
 	{CPU: "or1k", Family: "or1k", Magic: head(elf32, msb, emOpenRISC), Mask: headMask(identCommon, msb, 0xffff)},
-	{CPU: "x86_64", Family: "i386", Magic: head(elf64, lsb, emX86_64), Mask: headMask(identX86, lsb, 0xffff)},
+	{CPU: "x86_64", Family: "i386", Magic: head(elf64, lsb, emX86_64), Mask: headMask(identX86OSABI3, lsb, 0xffff)},
 	{CPU: "hexagon", Family: "hexagon", Magic: head(elf32, lsb, emHexagon), Mask: headMask(identCommon, lsb, 0xffff)},
 	{CPU: "loongarch64", Family: "loongarch", Magic: head(elf64, lsb, emLoongArch), Mask: headMask(identLoongArch, lsb, 0xffff)},
 }

@@ -242,3 +242,44 @@ func FuzzMacroNames(f *testing.F) {
 		}
 	})
 }
+
+func TestParseRequirement(t *testing.T) {
+	for in, want := range map[string]Dependency{
+		"/bin/sh":                   {Name: "/bin/sh"},
+		"(post) /usr/bin/binfmtctl": {Name: "/usr/bin/binfmtctl", Flags: SenseScriptPost},
+		"(preun,postun) x >= 1.0":   {Name: "x", Version: "1.0", Flags: SenseScriptPreun | SenseScriptPostun | SenseGreater | SenseEqual},
+		"(a if b)":                  {Name: "(a if b)"},
+		"(pretrans) (a = 1-1 if a)": {Name: "(a = 1-1 if a)", Flags: SensePreTrans},
+		"(posttrans,verify) y < 2":  {Name: "y", Version: "2", Flags: SensePostTrans | SenseScriptVerify | SenseLess},
+	} {
+		got, err := ParseRequirement(in)
+		if err != nil || got != want {
+			t.Errorf("ParseRequirement(%q) = %v, %v, want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"(bogus) x", "", "x >=", "(post) "} {
+		if _, err := ParseRequirement(in); err == nil {
+			t.Errorf("ParseRequirement(%q): no error", in)
+		}
+	}
+}
+
+func FuzzParseRequirement(f *testing.F) {
+	for _, s := range []string{"(post) /usr/bin/binfmtctl", "(preun,postun) x >= 1.0", "(a if b)", "x = 1-1", "(post)"} {
+		f.Add(s)
+	}
+	known := SenseLess | SenseGreater | SenseEqual | SensePostTrans | SensePreTrans | SenseInterp |
+		SenseScriptPre | SenseScriptPost | SenseScriptPreun | SenseScriptPostun | SenseScriptVerify
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseRequirement(s)
+		if err != nil {
+			return
+		}
+		if d.Name == "" || d.Flags&^known != 0 {
+			t.Fatalf("ParseRequirement(%q) = %v", s, d)
+		}
+		if d.Flags&(SenseLess|SenseGreater|SenseEqual) != 0 && d.Version == "" {
+			t.Fatalf("ParseRequirement(%q) = %v: an operator without a version", s, d)
+		}
+	})
+}

@@ -69,15 +69,21 @@ func TestTriggersReadBack(t *testing.T) {
 }
 
 // TestTriggersFire installs the watcher, then packages under its prefix,
-// through dnf and through the rpm CLI, in a disposable root: each trigger
-// runs, in priority order, with the files on standard input.
+// through dnf and through the rpm CLI, in a disposable root of each stack
+// (rpm 4.18 and dnf 4; rpm 6.1 and dnf5): each trigger runs, in priority
+// order, with the files on standard input.
 func TestTriggersFire(t *testing.T) {
-	sandbox.Require(t, "/usr/bin/rpm", "rpm")
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { triggersFire(t, st) })
+	}
+}
+
+func triggersFire(t *testing.T, st sandbox.Stack) {
 	ns := sandbox.Enter(t)
 	if ns == nil {
 		return
 	}
-	root := ns.DNFRoot()
+	root := ns.DNFRootOn(st)
 	dir := t.TempDir()
 	if out, err := root.RPM("-i", watcher(t, dir)); err != nil {
 		t.Fatalf("%v\n%s", err, out)

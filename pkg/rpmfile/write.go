@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/goreleaser/nfpm/v2"
 	"github.com/goreleaser/nfpm/v2/files"
@@ -70,6 +71,10 @@ type Options struct {
 	// SourceRPM is the source package this one is built from, for
 	// subpackages of one source: "" is NAME-VERSION-RELEASE.src.rpm.
 	SourceRPM string
+	// Progress, if set, is called as the files' bytes go into the
+	// compressor: done of total bytes so far. With several Workers it is
+	// called from several goroutines at once.
+	Progress func(done, total int64)
 }
 
 // rpmArch is nfpm's mapping of Go architecture names to rpm's, for
@@ -203,7 +208,7 @@ func Write(w io.Writer, info *nfpm.Info, opts Options) (err error) {
 			err = fmt.Errorf("removing the payload file: %w", rerr)
 		}
 	}()
-	payload, err := writePayload(tmp, fileList, c, opts.TempDir)
+	payload, err := writePayload(tmp, fileList, c, opts.TempDir, opts.Progress)
 	if err != nil {
 		return err
 	}
@@ -360,21 +365,27 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // own by its own goroutine; the frames are then concatenated, which is
 // still one valid zstd stream. Every entry starts on a 4-byte boundary of
 // the archive, so each run pads the same way on its own as in the whole.
-func writePayload(out io.Writer, fileList []*file, c Compressor, tempDir string) (payloadInfo, error) {
+func writePayload(out io.Writer, fileList []*file, c Compressor, tempDir string, progress func(done, total int64)) (payloadInfo, error) {
 	var info payloadInfo
 	if err := statFiles(fileList); err != nil {
 		return info, err
 	}
+	m := &meter{fn: progress}
+	for _, f := range fileList {
+		if f.kind == 'f' {
+			m.total += int64(f.size)
+		}
+	}
 	runs := split(fileList, max(c.Segments, 1))
 	counted := &countWriter{w: out, h: sha256.New()}
 	if len(runs) == 1 {
-		n, err := compressRun(counted, runs[0], true, c)
+		n, err := compressRun(counted, runs[0], true, c, m)
 		if err != nil {
 			return info, err
 		}
 		info.archiveSize = n
 	} else {
-		parts, sizes, err := compressRuns(runs, c, tempDir)
+		parts, sizes, err := compressRuns(runs, c, tempDir, m)
 		defer func() {
 			for _, p := range parts {
 				p.Close()
@@ -417,7 +428,7 @@ const minLastFrame = 1 << 20
 // A last frame under minLastFrame is merged into the one before it and
 // compressed again; that depends only on the files, so the bytes stay
 // reproducible.
-func compressRuns(runs [][]*file, c Compressor, tempDir string) ([]*os.File, []int64, error) {
+func compressRuns(runs [][]*file, c Compressor, tempDir string, m *meter) ([]*os.File, []int64, error) {
 	parts := make([]*os.File, len(runs))
 	sizes := make([]int64, len(runs))
 	errs := make([]error, len(runs))
@@ -436,7 +447,7 @@ func compressRuns(runs [][]*file, c Compressor, tempDir string) ([]*os.File, []i
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			sizes[i], errs[i] = compressRun(parts[i], run, i == len(runs)-1, c)
+			sizes[i], errs[i] = compressRun(parts[i], run, i == len(runs)-1, c, m)
 		}()
 	}
 	wg.Wait()
@@ -461,7 +472,7 @@ func compressRuns(runs [][]*file, c Compressor, tempDir string) ([]*os.File, []i
 		if err := prev.Truncate(0); err != nil {
 			return parts, nil, err
 		}
-		size, err := compressRun(prev, merged, true, c)
+		size, err := compressRun(prev, merged, true, c, m)
 		if err != nil {
 			return parts, nil, err
 		}
@@ -525,7 +536,7 @@ func split(fileList []*file, n int) [][]*file {
 // compressRun writes the cpio entries of run, and the trailer if last,
 // through one zstd encoder to out. It returns the size of the archive
 // bytes it wrote.
-func compressRun(out io.Writer, run []*file, last bool, c Compressor) (int64, error) {
+func compressRun(out io.Writer, run []*file, last bool, c Compressor, m *meter) (int64, error) {
 	bw := bufio.NewWriterSize(out, 1<<20)
 	zopts := []zstd.EOption{
 		zstd.WithEncoderLevel(c.Level),
@@ -546,7 +557,7 @@ func compressRun(out io.Writer, run []*file, last bool, c Compressor) (int64, er
 	cw := &cpioWriter{w: enc}
 	buf := make([]byte, 1<<20)
 	for _, f := range run {
-		if err := writeEntry(cw, f, buf); err != nil {
+		if err := writeEntry(cw, f, buf, m); err != nil {
 			return 0, err
 		}
 	}
@@ -565,7 +576,7 @@ func compressRun(out io.Writer, run []*file, last bool, c Compressor) (int64, er
 }
 
 // writeEntry writes f's cpio entry and fills in its mode, size and digest.
-func writeEntry(cw *cpioWriter, f *file, buf []byte) error {
+func writeEntry(cw *cpioWriter, f *file, buf []byte, m *meter) error {
 	switch f.kind {
 	case 'd':
 		f.mode |= 0o040000
@@ -593,7 +604,7 @@ func writeEntry(cw *cpioWriter, f *file, buf []byte) error {
 		return nil
 	default:
 		f.mode |= 0o100000
-		digest, err := copyFile(cw, f, buf)
+		digest, err := copyFile(cw, f, buf, m)
 		if err != nil {
 			return err
 		}
@@ -609,7 +620,7 @@ func writeEntry(cw *cpioWriter, f *file, buf []byte) error {
 // SHA-256. The copy must match the size statFiles saw: a file that changes
 // while the package is built fails the build rather than giving a payload
 // that disagrees with its header.
-func copyFile(cw *cpioWriter, f *file, buf []byte) (string, error) {
+func copyFile(cw *cpioWriter, f *file, buf []byte, m *meter) (string, error) {
 	src, err := os.Open(f.src)
 	if err != nil {
 		return "", fmt.Errorf("adding %s to the package: %w", f.name, err)
@@ -620,7 +631,7 @@ func copyFile(cw *cpioWriter, f *file, buf []byte) (string, error) {
 		return "", fmt.Errorf("adding %s to the package: %w", f.name, err)
 	}
 	h := sha256.New()
-	n, err := io.CopyBuffer(io.MultiWriter(writerFunc(cw.write), h), io.LimitReader(src, size), buf)
+	n, err := io.CopyBuffer(io.MultiWriter(writerFunc(cw.write), h, writerFunc(m.add)), io.LimitReader(src, size), buf)
 	if err != nil {
 		return "", fmt.Errorf("adding %s to the package: %w", f.name, err)
 	}
@@ -647,6 +658,23 @@ func unixPerm(m os.FileMode) uint32 {
 		p |= 0o1000
 	}
 	return p
+}
+
+// meter counts the files' bytes read into the payload, for
+// Options.Progress.
+type meter struct {
+	fn    func(done, total int64)
+	total int64
+	done  atomic.Int64
+}
+
+func (m *meter) add(p []byte) error {
+	if m.fn != nil {
+		// A last frame too small to stand alone is compressed again
+		// (compressRuns), which counts its bytes twice.
+		m.fn(min(m.done.Add(int64(len(p))), m.total), m.total)
+	}
+	return nil
 }
 
 type writerFunc func([]byte) error

@@ -266,11 +266,19 @@ func TestSpec(t *testing.T) {
 			}
 		}
 	})
+	// Every package each build wrote, so that a second package is
+	// covered as soon as a build makes it.
+	groups := map[string][]string{
+		"nfpm":     glob(t, filepath.Join(filepath.Dir(two[name].nfpm), "*.rpm")),
+		"rpmbuild": append(glob(t, filepath.Join(work, "rb-real", "RPMS", "*", "*.rpm")), srpm),
+	}
 	t.Run("rpmlint", func(t *testing.T) {
-		rpmlint(t, src, home, map[string][]string{
-			"nfpm":     {two[name].nfpm, two[helperName].nfpm},
-			"rpmbuild": {two[name].rpmbuild, two[helperName].rpmbuild, srpm},
-		})
+		sandbox.Require(t, "rpmlint", "rpmlint")
+		rpmlint(t, sandbox.HostStack(), src, home, groups)
+	})
+	// Debian sid's rpmlint 2.8, as Fedora runs (the host's is 2.4).
+	t.Run("rpmlint-sid", func(t *testing.T) {
+		rpmlint(t, sandbox.SidStack(t), src, home, groups)
 	})
 	t.Logf("total: %v", time.Since(start).Round(time.Millisecond))
 }
@@ -299,10 +307,6 @@ func goEnv(t *testing.T, gobin, key string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
-
-// triggerScripts are the file trigger bodies the spec %includes as
-// sources (make dist copies scriptlets/trigger-*.sh and *.lua).
-var triggerScripts = []string{"trigger-leaving.sh", "trigger-removing.sh", "trigger-early.lua", "trigger-guard-before.lua", "trigger-guard-after.sh"}
 
 // makeDist does what `make dist` does, into dist: the repository's files
 // and `go mod vendor` in tree, packed as NAME-VERSION.tar.gz with fixed
@@ -334,11 +338,30 @@ func makeDist(t *testing.T, gobin, src, tree, dist, version string) {
 	if err := writeTarball(filepath.Join(dist, name+"-"+version+".tar.gz"), tree, epoch); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range append([]string{"post.sh", "preun.sh", "postun.sh"}, triggerScripts...) {
+	for _, s := range specSources(t, src) {
 		if err := copyEntry(filepath.Join(src, "scriptlets", s), filepath.Join(dist, s)); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// specSources lists the spec's sources besides the tarball (Source1..N):
+// the scriptlets and file trigger bodies it %includes, each a file of
+// scriptlets/, as `make dist` copies them.
+func specSources(t *testing.T, src string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(src, specFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile(`(?m)^Source[1-9][0-9]*:\s*(\S+)\s*$`).FindAllSubmatch(data, -1) {
+		out = append(out, string(m[1]))
+	}
+	if len(out) < 3 {
+		t.Fatalf("%s lists sources %q, want at least the three scriptlets", specFile, out)
+	}
+	return out
 }
 
 // copyEntry copies a regular file with its permissions, or a symlink as a
@@ -789,7 +812,9 @@ func compareDeps(t *testing.T, what string, nfpm, rb []string) {
 func checkHelper(t *testing.T, h *pkg, main string) {
 	t.Helper()
 	m := readPkg(t, main)
-	for _, p := range []string{"/usr/bin/binfmtctl", "/usr/lib/rpm/macros.d/macros.binfmtctl"} {
+	for _, p := range []string{"/usr/bin/binfmtctl", "/usr/lib/rpm/macros.d/macros.binfmtctl",
+		"/usr/share/man/man8/binfmtctl.8.gz", "/usr/share/bash-completion/completions/binfmtctl",
+		"/usr/share/zsh/site-functions/_binfmtctl", "/usr/share/fish/vendor_completions.d/binfmtctl.fish"} {
 		if _, ok := h.files[p]; !ok || h.files[p] != m.files[p] {
 			t.Errorf("%s: %s is %s, in %s %s", h.path, p, h.files[p], main, m.files[p])
 		}
@@ -871,12 +896,9 @@ func checkSRPM(t *testing.T, srpm, src, version string) {
 	}
 	want := map[string]string{
 		specFile:                         filepath.Join(src, specFile),
-		"post.sh":                        filepath.Join(src, "scriptlets", "post.sh"),
-		"preun.sh":                       filepath.Join(src, "scriptlets", "preun.sh"),
-		"postun.sh":                      filepath.Join(src, "scriptlets", "postun.sh"),
 		name + "-" + version + ".tar.gz": "",
 	}
-	for _, s := range triggerScripts {
+	for _, s := range specSources(t, src) {
 		want[s] = filepath.Join(src, "scriptlets", s)
 	}
 	pr, err := r.PayloadReaderExtended()
@@ -925,11 +947,20 @@ func checkSRPM(t *testing.T, srpm, src, version string) {
 // rpmlintLine is one finding: "PKG: E: ID DETAILS" (or "FILE.spec:N: W: ...").
 var rpmlintLine = regexp.MustCompile(`^(\S+?)(?::\d+)?: ([EW]): (\S+)(?: (.*))?$`)
 
-// rpmlint runs rpmlint with spec/rpmlintrc on each group of packages and
-// fails on any error, and on any warning docs/rpmlint.md does not list.
-func rpmlint(t *testing.T, src, home string, groups map[string][]string) {
+func glob(t *testing.T, pattern string) []string {
 	t.Helper()
-	sandbox.Require(t, "rpmlint", "rpmlint")
+	m, err := filepath.Glob(pattern)
+	if err != nil || len(m) == 0 {
+		t.Fatalf("no package matches %s (%v)", pattern, err)
+	}
+	return m
+}
+
+// rpmlint runs the stack's rpmlint with spec/rpmlintrc on each group of
+// packages and fails on any error, and on any warning docs/rpmlint.md does
+// not list.
+func rpmlint(t *testing.T, st sandbox.Stack, src, home string, groups map[string][]string) {
+	t.Helper()
 	doc, err := os.ReadFile(filepath.Join(src, "docs", "rpmlint.md"))
 	if err != nil {
 		t.Fatalf("reading the list of accepted rpmlint warnings: %v", err)
@@ -945,11 +976,13 @@ func rpmlint(t *testing.T, src, home string, groups map[string][]string) {
 			// --ignore-unused-rpmlintrc: each filter is for one of the
 			// builds, or for the spec, which only the source rpm has.
 			args := append([]string{"-r", filepath.Join(src, "spec", "rpmlintrc"), "--ignore-unused-rpmlintrc"}, files...)
-			cmd := exec.Command("rpmlint", args...)
-			cmd.Env = append(os.Environ(), "HOME="+home)
-			out, err := cmd.CombinedOutput()
+			share := []string{src, home}
+			for _, f := range files {
+				share = append(share, filepath.Dir(f))
+			}
+			out, err := st.Run(t, sandbox.RunOptions{Share: share, Env: []string{"HOME=" + home}}, "rpmlint", args...)
 			mu.Lock()
-			outs[g], errs[g] = out, err
+			outs[g], errs[g] = []byte(out), err
 			mu.Unlock()
 		}()
 	}
@@ -968,16 +1001,16 @@ func rpmlint(t *testing.T, src, home string, groups map[string][]string) {
 			}
 			warnings = append(warnings, line)
 			if !bytes.Contains(doc, []byte("`"+m[3]+"`")) {
-				t.Errorf("rpmlint (%s build): warning %s is not in docs/rpmlint.md; fix it, or list it there with the reason: %s", g, m[3], line)
+				t.Errorf("rpmlint on %s (%s build): warning %s is not in docs/rpmlint.md; fix it, or list it there with the reason: %s", st.Name, g, m[3], line)
 			}
 		}
 		if len(errors) > 0 {
-			t.Errorf("rpmlint (%s build): %d errors; fix them, or filter them in spec/rpmlintrc and list them in docs/rpmlint.md with the reason:\n%s", g, len(errors), strings.Join(errors, "\n"))
+			t.Errorf("rpmlint on %s (%s build): %d errors; fix them, or filter them in spec/rpmlintrc and list them in docs/rpmlint.md with the reason:\n%s", st.Name, g, len(errors), strings.Join(errors, "\n"))
 		}
 		if errs[g] != nil && len(errors) == 0 {
-			t.Errorf("rpmlint (%s build) failed: %v\n%s", g, errs[g], out)
+			t.Errorf("rpmlint on %s (%s build) failed: %v\n%s", st.Name, g, errs[g], out)
 		}
-		t.Logf("rpmlint (%s build): %d errors, %d warnings", g, len(errors), len(warnings))
+		t.Logf("rpmlint on %s (%s build): %d errors, %d warnings", st.Name, g, len(errors), len(warnings))
 	}
 }
 

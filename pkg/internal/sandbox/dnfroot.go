@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -41,8 +42,11 @@ type Root struct {
 	// as the namespace's BinfmtDir: there is one binfmt_misc instance per
 	// user namespace, however often it is mounted.
 	BinfmtDir string
+	// Stack is the rpm, dnf and systemd this root runs.
+	Stack Stack
 
-	t *testing.T
+	t       *testing.T
+	imports int // files Import has copied in so far
 }
 
 // DNFRoot creates a Root and installs ShellProvider into it, so that
@@ -57,18 +61,32 @@ type Root struct {
 // namespace sees. So from then on every rpm in the namespace uses
 // /var/lib/rpm.
 func (ns *NS) DNFRoot() *Root {
+	ns.t.Helper()
+	return ns.DNFRootOn(HostStack())
+}
+
+// DNFRootOn is DNFRoot on the given stack. On the host stack it is
+// DNFRoot. On sid the whole root is an overlay over the cached sid root
+// (so its /usr, /etc and /var are sid's, its rpm database at /var/lib/rpm
+// starts empty), with the same /proc, /dev and binfmt_misc mounts, and
+// rpm, dnf5 and every program Chroot starts are sid's, run chrooted.
+func (ns *NS) DNFRootOn(st Stack) *Root {
 	t := ns.t
 	t.Helper()
+	if st.Chrooted() {
+		return ns.chrootedRoot(st)
+	}
 	Require(t, "/usr/bin/rpm", "rpm")
-	Require(t, "/usr/bin/dnf", "dnf")
+	Require(t, st.DNF, "dnf")
 	if os.Getenv(envRealRoot) != "true" {
 		t.Skip("a dnf root needs real root outside the namespace: rpm and the overlay over /usr need every user id mapped")
 	}
 
 	base := ns.TempDir()
 	r := &Root{
-		Dir: filepath.Join(base, "root"),
-		t:   t,
+		Dir:   filepath.Join(base, "root"),
+		Stack: st,
+		t:     t,
 	}
 	r.BinfmtDir = filepath.Join(r.Dir, procBinfmt)
 
@@ -150,6 +168,14 @@ func (ns *NS) DNFRoot() *Root {
 		}
 	}
 
+	r.init()
+	return r
+}
+
+// init creates the rpm database and installs ShellProvider.
+func (r *Root) init() {
+	t := r.t
+	t.Helper()
 	if out, err := r.RPM("--initdb"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -157,7 +183,114 @@ func (ns *NS) DNFRoot() *Root {
 	if out, err := r.DNF("install", sh); err != nil {
 		t.Fatalf("installing the /bin/sh provider: %v\n%s", err, out)
 	}
+}
+
+// chrootedRoot makes a Root on a stack whose programs run inside it: an
+// overlay over the stack's whole sysroot.
+func (ns *NS) chrootedRoot(st Stack) *Root {
+	t := ns.t
+	t.Helper()
+	if os.Getenv(envRealRoot) != "true" {
+		t.Skip("a dnf root needs real root outside the namespace: rpm and the overlay need every user id mapped")
+	}
+	for _, p := range []string{"/usr/bin/rpm", st.DNF} {
+		if _, err := os.Stat(filepath.Join(st.Sysroot, p)); err != nil {
+			t.Fatalf("the %s stack's root %s has no %s: %v", st.Name, st.Sysroot, p, err)
+		}
+	}
+	base := ns.TempDir()
+	r := &Root{Dir: filepath.Join(base, "root"), Stack: st, t: t}
+	r.BinfmtDir = filepath.Join(r.Dir, procBinfmt)
+	upper, work := filepath.Join(base, "upper"), filepath.Join(base, "work")
+	for _, d := range []string{r.Dir, upper, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatalf("creating the dnf root: %v", err)
+		}
+	}
+	if strings.ContainsAny(st.Sysroot, ",:\\") {
+		t.Fatalf("cannot overlay %q: overlayfs options cannot quote , : or \\", st.Sysroot)
+	}
+	// userxattr: in a user namespace overlayfs may not use trusted.*
+	// xattrs for whiteouts and opaque directories, only user.* ones.
+	opts := "lowerdir=" + st.Sysroot + ",upperdir=" + upper + ",workdir=" + work + ",userxattr"
+	mounts := []struct {
+		source, target, fstype string
+		flags                  uintptr
+		data                   string
+	}{
+		{"overlay", "", "overlay", 0, opts},
+		{"/proc", "proc", "", unix.MS_BIND | unix.MS_REC, ""},
+		{"/dev", "dev", "", unix.MS_BIND | unix.MS_REC, ""},
+		{"binfmt_misc", procBinfmt, "binfmt_misc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+	}
+	for _, m := range mounts {
+		if err := ns.mount(m.source, filepath.Join(r.Dir, m.target), m.fstype, m.flags, m.data); err != nil {
+			t.Fatalf("setting up the %s dnf root: %v", st.Name, err)
+		}
+	}
+	// The same setting as in a host root, so both keep the database at
+	// /var/lib/rpm whatever the stack's default.
+	if err := os.MkdirAll(r.Path("/etc/rpm"), 0o755); err != nil {
+		t.Fatalf("creating the dnf root: %v", err)
+	}
+	if err := os.WriteFile(r.Path("/etc/rpm/macros"), []byte("%_dbpath "+dbPath+"\n"), 0o644); err != nil {
+		t.Fatalf("creating the dnf root: %v", err)
+	}
+	r.init()
 	return r
+}
+
+// Import makes the host file at path visible inside a chrooted root and
+// returns its path there; on the host stack, whose programs run outside
+// the root, it returns path unchanged. DNF and RPM import their arguments
+// that name host files, so tests pass the paths BuildRPM returns to
+// either stack.
+func (r *Root) Import(path string) string {
+	r.t.Helper()
+	if !r.Stack.Chrooted() || !filepath.IsAbs(path) || within(path, r.Dir) {
+		return path
+	}
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return path
+	}
+	r.imports++
+	in := filepath.Join("/var/tmp/sandbox-import", fmt.Sprint(r.imports), filepath.Base(path))
+	dst := r.Path(in)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		r.t.Fatalf("importing %q into the root: %v", path, err)
+	}
+	// A copy: the root is an overlay, another mount, so a hard link
+	// would fail with EXDEV.
+	if err := copyFile(path, dst, fi.Mode().Perm()); err != nil {
+		r.t.Fatalf("importing %q into the root: %v", path, err)
+	}
+	return in
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func (r *Root) importAll(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = r.Import(a)
+	}
+	return out
 }
 
 // DNF runs dnf on the root with no repositories and returns its combined
@@ -167,24 +300,40 @@ func (ns *NS) DNFRoot() *Root {
 //
 // so local packages are installed with "install", "upgrade" or
 // "downgrade" and a path, and removed with "remove" and a name. Each run
-// is logged with its duration.
+// is logged with its duration. On sid it is dnf5, chrooted, with the same
+// options but --installroot and --disablerepo, and paths of host files
+// among args are imported into the root first (see Import).
 func (r *Root) DNF(args ...string) (string, error) {
 	r.t.Helper()
-	full := append([]string{
-		"-y",
-		"--installroot=" + r.Dir,
+	opts := []string{"-y"}
+	if !r.Stack.Chrooted() {
+		opts = append(opts, "--installroot="+r.Dir)
+	}
+	if !r.Stack.DNF5 {
+		// dnf5 fails on a --disablerepo pattern that matches no
+		// repository ("No matching repositories for *"); reposdir
+		// already leaves it none.
+		opts = append(opts, "--disablerepo=*")
+	}
+	full := append(append(opts,
 		"--releasever=0",
-		"--disablerepo=*",
 		"--setopt=reposdir=/dev/null",
 		"--setopt=install_weak_deps=False",
-	}, args...)
-	return r.run(exec.Command("/usr/bin/dnf", full...), "dnf "+strings.Join(args, " "))
+	), r.importAll(args)...)
+	if r.Stack.Chrooted() {
+		return r.run(r.chrootCmd(r.Stack.DNF, full...), filepath.Base(r.Stack.DNF)+" "+strings.Join(args, " "))
+	}
+	return r.run(exec.Command(r.Stack.DNF, full...), filepath.Base(r.Stack.DNF)+" "+strings.Join(args, " "))
 }
 
 // RPM runs rpm on the root (--root=DIR --dbpath=/var/lib/rpm) and returns
 // its combined output.
 func (r *Root) RPM(args ...string) (string, error) {
 	r.t.Helper()
+	if r.Stack.Chrooted() {
+		full := append([]string{"--dbpath=" + dbPath}, r.importAll(args)...)
+		return r.run(r.chrootCmd("/usr/bin/rpm", full...), "rpm "+strings.Join(args, " "))
+	}
 	full := append([]string{"--root=" + r.Dir, "--dbpath=" + dbPath}, args...)
 	return r.run(exec.Command("/usr/bin/rpm", full...), "rpm "+strings.Join(args, " "))
 }
@@ -208,13 +357,20 @@ func (r *Root) Chroot(name string, args ...string) (string, error) {
 			return "", fmt.Errorf("running %q in the root %q: not found in %s", name, r.Dir, rootPath)
 		}
 	}
-	cmd := &exec.Cmd{
+	cmd := r.chrootCmd(path, args...)
+	cmd.Args[0] = name
+	return r.run(cmd, "chroot "+strings.Join(cmd.Args, " "))
+}
+
+// chrootCmd is the command path (a path inside the root) with args, to
+// run chrooted in the root.
+func (r *Root) chrootCmd(path string, args ...string) *exec.Cmd {
+	return &exec.Cmd{
 		Path:        path,
-		Args:        append([]string{name}, args...),
+		Args:        append([]string{path}, args...),
 		Dir:         "/",
 		SysProcAttr: &syscall.SysProcAttr{Chroot: r.Dir},
 	}
-	return r.run(cmd, "chroot "+strings.Join(cmd.Args, " "))
 }
 
 // useVarLibRPM makes rpm and dnf in the namespace keep the database of

@@ -44,10 +44,16 @@ func hostUsrState(t *testing.T) string {
 
 // TestDNFRoot installs and removes a package whose scriptlets write files,
 // query the rpm database from inside the transaction, and register and
-// unregister a binfmt_misc entry through the standard path.
+// unregister a binfmt_misc entry through the standard path, on each stack.
 func TestDNFRoot(t *testing.T) {
 	Require(t, "/usr/bin/rpm", "rpm")
 	Require(t, "/usr/bin/dnf", "dnf")
+	for _, st := range Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { testDNFRoot(t, st) })
+	}
+}
+
+func testDNFRoot(t *testing.T, st Stack) {
 	before := hostUsrState(t)
 	ns := Enter(t)
 	if ns == nil {
@@ -64,7 +70,7 @@ func TestDNFRoot(t *testing.T) {
 
 	// Root logs how long each rpm and dnf run takes.
 	start := time.Now()
-	root := ns.DNFRoot()
+	root := ns.DNFRootOn(st)
 	t.Logf("DNFRoot set-up, including one dnf transaction: %.2fs", time.Since(start).Seconds())
 
 	pkg := BuildRPM(t, PackageSpec{
@@ -114,6 +120,14 @@ echo -1 > /proc/sys/fs/binfmt_misc/sandbox-hello
 	}
 	if out, err := root.Chroot("sandbox-hello"); err != nil || out != "hello from the root\n" {
 		t.Errorf("running the installed program in the root: %v, %q", err, out)
+	}
+	// The stack's own rpm is the one that ran, inside and outside.
+	wantRPM := "RPM version 4."
+	if st.Name == "sid" {
+		wantRPM = "RPM version 6."
+	}
+	if out, err := root.Chroot("rpm", "--version"); err != nil || !strings.Contains(out, wantRPM) {
+		t.Errorf("rpm --version in the %s root: %v, %q, want %q", st.Name, err, out, wantRPM)
 	}
 	if _, err := exec.LookPath("sandbox-hello"); err == nil {
 		t.Errorf("sandbox-hello is in the namespace's own PATH: the install reached /usr outside the root")

@@ -51,6 +51,14 @@
 // chrooted in the root, where they see the namespace's binfmt_misc at the
 // standard path.
 //
+// # Two stacks: the host's and Debian sid's
+//
+// A Root runs on a Stack: the host's rpm 4.18, dnf 4 and systemd 252, or
+// Debian sid's rpm 6.1, dnf5 and systemd 262 from a root that debootstrap
+// builds once per machine into /var/cache/qemu-user-static-go/test-roots
+// (keyed by the package list and the builder's version, built under a
+// lock). Stacks returns both; NS.DNFRootOn makes a Root on one. See Stack.
+//
 // # Other helpers
 //
 // CrossBuild compiles small static Go programs for foreign architectures,

@@ -1,0 +1,4 @@
+package binfmt
+
+// BuiltFor exposes builtFor to the tests.
+var BuiltFor = builtFor
