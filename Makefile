@@ -145,7 +145,8 @@ fmt-check:
 
 # fuzz runs each fuzz target for FUZZTIME; the corpus lives in testdata/.
 FUZZ_TARGETS := ./pkg/binfmt:FuzzParse ./pkg/binfmt:FuzzParseLine ./pkg/binfmt:FuzzParseLive ./pkg/lifecycle:FuzzParseRecord \
-	./pkg/lifecycle:FuzzParseManifests ./pkg/lifecycle:FuzzRecordRoundTrip ./pkg/lifecycle:FuzzParseTxState ./pkg/lifecycle:FuzzParseHookOwners ./pkg/inspect:FuzzRead ./pkg/inspect:FuzzCpio ./pkg/inspect:FuzzResolveLinks ./pkg/binfmtctl:FuzzFlagSet \
+	./pkg/lifecycle:FuzzParseManifests ./pkg/lifecycle:FuzzRecordRoundTrip ./pkg/lifecycle:FuzzParseNEVR ./pkg/lifecycle:FuzzParseOwners \
+	./pkg/lifecycle:FuzzParseTxState ./pkg/lifecycle:FuzzParseHookOwners ./pkg/inspect:FuzzRead ./pkg/inspect:FuzzCpio ./pkg/inspect:FuzzResolveLinks ./pkg/binfmtctl:FuzzFlagSet \
 	./pkg/internal/sandbox:FuzzMirrorFromSources ./pkg/binfmtctl:FuzzCatLines ./pkg/binfmt:FuzzDescribeELF \
 	./pkg/assemble:FuzzParseTriggers ./pkg/rpmfile:FuzzMacroNames ./pkg/rpmfile:FuzzParseRequirement
 fuzz:

@@ -341,6 +341,16 @@ func (m *Manager) snapshot(fs *binfmt.FS, ch Change) (s Snapshot, damaged map[st
 		}
 	}
 	s.Check = checkDefinition
+	// The machine's own programs are sampled once, and only when a
+	// definition is about to be registered.
+	var native []binfmt.NativeSample
+	sampled := false
+	s.Refuse = func(l binfmt.Line) error {
+		if !sampled {
+			native, sampled = binfmt.NativeSamples(), true
+		}
+		return binfmt.CheckNative(l.Entry, native, "/")
+	}
 	return s, damaged, lineErrs, nil
 }
 

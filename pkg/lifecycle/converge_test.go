@@ -3,7 +3,9 @@ package lifecycle_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -246,5 +248,55 @@ func TestConvergeSkipsUnchangedRecord(t *testing.T) {
 	c, err := m.Store.Claims("pkg")
 	if err != nil || len(c["skip-a"]) != 1 || string(c["skip-a"][0].Magic) != "SKB" {
 		t.Errorf("claims after the upgrade: %v, %v; want skip-a with magic SKB alone", c, err)
+	}
+}
+
+// TestOrderMatchesSystemdBinfmt checks issue 16's point 8 against the real
+// systemd-binfmt: a package shipping /etc/binfmt.d/z-ord.conf and
+// /usr/lib/binfmt.d/a-ord.conf, both defining one entry, gets the
+// definition systemd-binfmt registers at boot, z-ord.conf's, because
+// systemd applies files sorted by name across directories; and a name
+// defined twice in one file keeps the later line, as the later write
+// wins there.
+func TestOrderMatchesSystemdBinfmt(t *testing.T) {
+	const systemdBinfmt = "/usr/lib/systemd/systemd-binfmt"
+	sandbox.Require(t, systemdBinfmt, "systemd")
+	ns := sandbox.Enter(t, sandbox.AtProc())
+	if ns == nil {
+		return
+	}
+	for _, d := range binfmt.ConfigDirs {
+		ns.Tmpfs(d)
+	}
+	confs := map[string]string{
+		"/etc/binfmt.d/z-ord.conf":     ":ord:M::ORDZ::/bin/true:\n:twice:E::tw1::/bin/true:\n:twice:E::tw2::/bin/true:\n",
+		"/usr/lib/binfmt.d/a-ord.conf": ":ord:M::ORDA::/bin/true:\n:only-a:E::oa::/bin/true:\n",
+	}
+	var files []string
+	for p, c := range confs {
+		if err := os.WriteFile(p, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, p)
+	}
+	// rpm lists a package's files sorted by path: /etc first.
+	sort.Strings(files)
+	m := &lifecycle.Manager{BinfmtDir: ns.BinfmtDir, Store: lifecycle.Store{Dir: filepath.Join(ns.TempDir(), "binfmtctl")}}
+	if err := m.Converge("pkg-ord", files, true); err != nil {
+		t.Fatal(err)
+	}
+	ours := table(t, ns.BinfmtDir)
+	clearEntries(t, ns.BinfmtDir, "ord", "twice", "only-a")
+	// Without arguments, as at boot: every file, in systemd's order.
+	out, err := exec.Command(systemdBinfmt).CombinedOutput()
+	if err != nil {
+		t.Fatalf("systemd-binfmt: %v\n%s", err, out)
+	}
+	boot := table(t, ns.BinfmtDir)
+	if !strings.Contains(ours["ord"], "magic 4f52445a") {
+		t.Errorf("the hook registered ord as\n%s\nwant z-ord.conf's (magic ORDZ)", ours["ord"])
+	}
+	if fmt.Sprint(ours) != fmt.Sprint(boot) {
+		t.Errorf("the hook's table differs from systemd-binfmt's at boot:\nhook:\n%v\nsystemd-binfmt:\n%v", ours, boot)
 	}
 }

@@ -199,3 +199,71 @@ func TestCrashPoints(t *testing.T) {
 		assertGone(t, r, "/var/lib/binfmtctl", "/usr/bin/binfmtctl")
 	})
 }
+
+// TestCrashPointsSharedEntry kills, at every crash point, a %post whose
+// definition wins over another package's for one entry: the run replaces
+// the entry and moves the other package's claim, so two records change.
+// After each kill both records still claim whatever is live, and the
+// hook run again converges.
+func TestCrashPointsSharedEntry(t *testing.T) {
+	ns := sandbox.Enter(t)
+	if ns == nil {
+		return
+	}
+	helper := buildHelperTags(t, "crashpoint")
+	r := ns.DNFRoot()
+	bm := r.BinfmtDir
+	state := r.Path("/var/lib/binfmtctl")
+	const (
+		// s2.conf sorts after s1.conf, so pkg-s2's definition wins.
+		line1 = ":shared:M::SHONE::/usr/libexec/pkg-s1/interp:"
+		line2 = ":shared:M::SHTWO::/usr/libexec/pkg-s1/interp:"
+	)
+	s1 := testPkg{name: "pkg-s1", version: "1.0", self: true, confs: map[string]string{"s1.conf": line1 + "\n"}}
+	s2 := testPkg{name: "pkg-s2", version: "1.0", confs: map[string]string{"s2.conf": line2 + "\n"}}
+	must(t, "rpm -i --noscripts")(r.RPM("-i", "--noscripts", s1.build(t, helper)))
+	must(t, "rpm -i --noscripts")(r.RPM("-i", "--noscripts", s2.build(t, helper)))
+	others := table(t, bm)
+	ctl := "/usr/bin/binfmtctl"
+	setup := func(t *testing.T) {
+		clearEntries(t, bm, "shared")
+		os.RemoveAll(state)
+		// pkg-s1 alone: what its %post did before pkg-s2 came.
+		os.Rename(r.Path("/usr/lib/binfmt.d/s2.conf"), r.Path("/tmp/s2.conf"))
+		if o := runIn(t, r, nil, nil, ctl, "hook", "post", "pkg-s1-1.0-1", "1"); o.code != 0 {
+			t.Fatalf("hook post pkg-s1: %s", o)
+		}
+		os.Rename(r.Path("/tmp/s2.conf"), r.Path("/usr/lib/binfmt.d/s2.conf"))
+	}
+	want := entries(t, line2)
+	kills := 0
+	for _, point := range crashPoints {
+		for n := 1; ; n++ {
+			step := fmt.Sprintf("killed at %s:%d", point, n)
+			setup(t)
+			o := runIn(t, r, nil, []string{fmt.Sprintf("BINFMTCTL_CRASH_AT=%s:%d", point, n)}, ctl, "hook", "post", "pkg-s2-1.0-1", "1")
+			if o.signal == 0 {
+				if o.code != 0 {
+					t.Fatalf("%s: the run did not crash and failed: %s", step, o)
+				}
+				break
+			}
+			kills++
+			// pkg-s1's claim moves with the entry, so it claims whatever
+			// is live at every point (pkg-s2 claims nothing until its
+			// intent is written; its rerun converges either way).
+			checkClaimed(t, step, bm, state, "pkg-s1", []string{"shared"})
+			again := runIn(t, r, nil, nil, ctl, "hook", "post", "pkg-s2-1.0-1", "1")
+			if again.code != 0 {
+				t.Fatalf("%s, then run again: %s", step, again)
+			}
+			checkTable(t, step+", then run again", bm, merge(others, want), again.out)
+			checkRecord(t, step+", then run again", state, "pkg-s1", want)
+			checkRecord(t, step+", then run again", state, "pkg-s2", want)
+		}
+	}
+	if kills == 0 {
+		t.Fatal("no run was killed")
+	}
+	t.Logf("%d runs killed, each converged when run again", kills)
+}

@@ -28,6 +28,19 @@ func (q manifestOf) Installed(name string) ([]lifecycle.Manifest, error) {
 	return []lifecycle.Manifest{lifecycle.Manifest(q)}, nil
 }
 
+func (q manifestOf) Owners(paths []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, p := range paths {
+		out[p] = []string{}
+		for _, f := range q.Files {
+			if f == p {
+				out[p] = []string{q.Name}
+			}
+		}
+	}
+	return out, nil
+}
+
 // TestHookRefusesNativeEntries runs the post hook and sync of a package
 // whose binfmt.d file defines an entry matching every native executable
 // ("\x7fELF") and one matching its own interpreter: on the real kernel

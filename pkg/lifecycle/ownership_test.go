@@ -223,3 +223,96 @@ func TestInstallrootSharesHostTable(t *testing.T) {
 		t.Errorf("the host's entry was touched by the erase")
 	}
 }
+
+// TestExactQuery checks issue 16's point 7 in real transactions: the
+// %post finds its own package exactly, even when another package's name
+// makes rpm's own lookup ambiguous, and after an epoch bump, when both
+// instances are in the database.
+func TestExactQuery(t *testing.T) {
+	ns := sandbox.Enter(t)
+	if ns == nil {
+		return
+	}
+	helper := buildHelper(t)
+	r := ns.DNFRoot()
+	bm := r.BinfmtDir
+	state := r.Path("/var/lib/binfmtctl")
+	ctl := testPkg{name: "ctl", version: "1.0", self: true}
+	must(t, "dnf install ctl")(r.DNF("install", ctl.build(t, helper)))
+	const interp = "/usr/libexec/ctl/interp"
+	others := table(t, bm)
+	cleanup := func(pkgs []string, names ...string) {
+		for _, p := range pkgs {
+			r.RPM("-e", "--noscripts", "--nodeps", p)
+			os.Remove(r.Path("/var/lib/binfmtctl/" + p))
+		}
+		clearEntries(t, bm, names...)
+	}
+
+	t.Run("a package called amb-1 and amb 1-1", func(t *testing.T) {
+		defer cleanup([]string{"amb", "amb-1"}, "amb-x", "amb-other")
+		lineOther := ":amb-other:M::AMBO::" + interp + ":"
+		lineX := ":amb-x:M::AMBX::" + interp + ":"
+		// rpm -q amb-1-1 finds amb-1, version 1, before amb 1-1.
+		other := testPkg{name: "amb-1", version: "1", release: "5", confs: map[string]string{"amb-other.conf": lineOther + "\n"}}
+		amb := testPkg{name: "amb", version: "1", confs: map[string]string{"amb-x.conf": lineX + "\n"}}
+		must(t, "dnf install amb-1")(r.DNF("install", other.build(t, helper)))
+		out := must(t, "dnf install amb")(r.DNF("install", amb.build(t, helper)))
+		checkTable(t, "install amb", bm, want(t, others, lineOther, lineX), out)
+		checkRecord(t, "install amb", state, "amb", entries(t, lineX))
+		checkRecord(t, "install amb", state, "amb-1", entries(t, lineOther))
+		out = must(t, "dnf remove")(r.DNF("remove", "amb", "amb-1"))
+		checkTable(t, "remove both", bm, others, out)
+	})
+
+	for _, self := range []bool{false, true} {
+		how := "the macros, which pass the epoch"
+		if self {
+			how = "scriptlets without the epoch"
+		}
+		t.Run("epoch bump through "+how, func(t *testing.T) {
+			lineA := ":ep-a:M::EPA::" + interp + ":"
+			lineB := ":ep-b:M::EPB::" + interp + ":"
+			name := "ep"
+			if self {
+				name = "eps"
+			}
+			defer cleanup([]string{name}, "ep-a", "ep-b")
+			v0 := testPkg{name: name, version: "1", self: self, confs: map[string]string{"ep-a.conf": lineA + "\n", "ep-b.conf": lineB + "\n"}}
+			v1 := testPkg{name: name, epoch: "1", version: "1", self: self, confs: map[string]string{"ep-a.conf": lineA + "\n"}}
+			if self {
+				// The helper is in ctl: the package's own copy would
+				// conflict with it.
+				v0.self, v1.self = false, false
+			}
+			must(t, "dnf install 0:1-1")(r.DNF("install", v0.build(t, helper)))
+			checkTable(t, "install 0:1-1", bm, want(t, others, lineA, lineB), "")
+			p1 := v1.build(t, helper)
+			if self {
+				p1 = rebuildWithoutEpoch(t, v1, helper)
+			}
+			out := must(t, "rpm -U 1:1-1")(r.RPM("-U", p1))
+			// Before: both instances matched and their files merged, so
+			// ep-b, which 1:1-1 dropped, stayed registered and claimed.
+			checkTable(t, "upgrade to 1:1-1", bm, want(t, others, lineA), out)
+			checkRecord(t, "upgrade to 1:1-1", state, name, entries(t, lineA))
+			out = must(t, "rpm -e")(r.RPM("-e", name))
+			checkTable(t, "erase", bm, others, out)
+		})
+	}
+}
+
+// rebuildWithoutEpoch builds p, which has an epoch, with scriptlets that
+// name it without one, as callers older than the epoch in the macros do.
+func rebuildWithoutEpoch(t *testing.T, p testPkg, helper string) string {
+	t.Helper()
+	q := p
+	q.epoch = ""
+	spec := sandbox.PackageSpec{Name: p.name, Epoch: p.epoch, Version: p.version, Arch: "x86_64",
+		Post: rpmEval(t, q, "%binfmtctl_post"), PreUn: rpmEval(t, q, "%binfmtctl_preun"), PostUn: rpmEval(t, q, "%binfmtctl_postun"),
+		Requires: []string{"/usr/bin/binfmtctl"}}
+	for name, content := range p.confs {
+		spec.Files = append(spec.Files, sandbox.File{Dst: "/usr/lib/binfmt.d/" + name, Content: []byte(content), Mode: 0o644})
+	}
+	return sandbox.BuildRPM(t, spec)
+}

@@ -50,6 +50,10 @@ type Snapshot struct {
 	// Check judges a definition before it is registered (the C/O
 	// credential check, F with a missing interpreter). Nil accepts all.
 	Check func(binfmt.Line) (warnings []string, err error)
+	// Refuse turns down a definition without failing the run: an entry
+	// that would match the machine's own programs (binfmt.CheckNative)
+	// is named in a notice and not registered. Nil refuses none.
+	Refuse func(binfmt.Line) error
 }
 
 // Change is what the transaction does, as far as one run knows it.
@@ -441,7 +445,16 @@ func Plan(s Snapshot, ch Change) Result {
 		if st.Action == Register || st.Action == Replace {
 			var warnings []string
 			var err error
-			if s.Check != nil {
+			refused := false
+			if s.Refuse != nil {
+				if err = s.Refuse(st.Def); err != nil {
+					// A package must not brick the machine through its
+					// binfmt.d file; not a failure of the transaction.
+					r.Notices = append(r.Notices, fmt.Sprintf("%s: %v; not registering it", st.Def, err))
+					refused = true
+				}
+			}
+			if err == nil && s.Check != nil {
 				warnings, err = s.Check(st.Def)
 			}
 			for _, w := range warnings {
@@ -449,7 +462,9 @@ func Plan(s Snapshot, ch Change) Result {
 			}
 			if err != nil {
 				// Refused; what was this package's under that name goes.
-				r.Errors = append(r.Errors, fmt.Errorf("%s: %w", st.Def, err))
+				if !refused {
+					r.Errors = append(r.Errors, fmt.Errorf("%s: %w", st.Def, err))
+				}
 				if mine[name] {
 					drop()
 				}

@@ -358,6 +358,23 @@ func TestPlan(t *testing.T) {
 			errs:    2,
 		},
 		{
+			name: "a definition matching native programs is refused with a notice, not an error",
+			snap: func(t *testing.T) Snapshot {
+				s := Snapshot{Files: files(conf(t, usrX, x2, y1)), Live: live(t, x1), Claims: map[string]Claims{"a": claims(t, x1)}}
+				s.Refuse = func(l binfmt.Line) error {
+					if l.Name == "x" {
+						return errors.New("matches /bin/sh")
+					}
+					return nil
+				}
+				return s
+			},
+			change:  Change{Package: "a", Files: []string{usrX}, Repin: true, Adopt: true},
+			steps:   map[string]wantStep{"x": {Unregister, x2, ""}, "y": {Register, y1, ""}},
+			records: map[string][]string{"a": {y1}},
+			order:   []string{"y", "x"},
+		},
+		{
 			name: "a file trigger for files no package with hooks owns",
 			snap: func(t *testing.T) Snapshot {
 				return Snapshot{Files: files(conf(t, usrX, x1)), Live: live(t, x1, y1)}
@@ -434,6 +451,10 @@ func TestPlan(t *testing.T) {
 			sort.Strings(wantRec)
 			if strings.Join(gotRec, "\n") != strings.Join(wantRec, "\n") {
 				t.Errorf("records\n%s\nwant\n%s", strings.Join(gotRec, "\n"), strings.Join(wantRec, "\n"))
+			}
+			if tc.name == "a definition matching native programs is refused with a notice, not an error" &&
+				(len(r.Notices) != 1 || !strings.Contains(r.Notices[0], "matches /bin/sh; not registering it")) {
+				t.Errorf("notices %q, want one naming the refusal", r.Notices)
 			}
 			if len(r.Errors) != tc.errs {
 				t.Errorf("errors %v, want %d", r.Errors, tc.errs)

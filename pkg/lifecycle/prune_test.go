@@ -88,6 +88,13 @@ func (notInstalled) Manifest(string) (lifecycle.Manifest, error) {
 	return lifecycle.Manifest{}, lifecycle.ErrNotInstalled
 }
 func (notInstalled) Installed(string) ([]lifecycle.Manifest, error) { return nil, nil }
+func (notInstalled) Owners(paths []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, p := range paths {
+		out[p] = []string{}
+	}
+	return out, nil
+}
 
 // TestPruneOnTheKernel registers, in a private binfmt_misc, the entries
 // the issue names and the kinds prune must remove, and checks what a dry

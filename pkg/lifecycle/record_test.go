@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
 )
@@ -100,4 +103,117 @@ func FuzzRecordRoundTrip(f *testing.F) {
 			t.Fatalf("the record of %q reads back as %+v\n%s", line, got, c.Render())
 		}
 	})
+}
+
+// TestStoreRefusesForeignRecord checks issue 16's point 10: a record
+// owned by another user, or writable by group or others, is refused by
+// the Go side as the shell %postun refuses it, and the error wraps
+// ErrUnsafeState as its doc comment says.
+func TestStoreRefusesForeignRecord(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown to another user needs root")
+	}
+	c := Claims{}
+	c.Add(mustEntry(t, ":a:M::\\x7fAA::/bin/a:F"))
+	for _, tc := range []struct {
+		name   string
+		spoil  func(p string) error
+		reason string
+	}{
+		{"owned by uid 1000", func(p string) error { return os.Chown(p, 1000, 1000) }, "owned by uid 1000, not root"},
+		{"mode 0666", func(p string) error { return os.Chmod(p, 0o666) }, "writable by group or others (mode 0666)"},
+		{"mode 0620", func(p string) error { return os.Chmod(p, 0o620) }, "writable by group or others (mode 0620)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := Store{Dir: filepath.Join(t.TempDir(), "binfmtctl")}
+			if err := s.Save("pkg", c); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.spoil(filepath.Join(s.Dir, "pkg")); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Claims("pkg")
+			if !errors.Is(err, ErrUnsafeState) || !strings.Contains(err.Error(), tc.reason) || got != nil {
+				t.Errorf("Claims of a record %s: %v, %v; want no claims and ErrUnsafeState saying %q", tc.name, got, err, tc.reason)
+			}
+		})
+	}
+}
+
+// TestStoreFIFO checks issue 16's point 9, the record side: a FIFO in
+// place of the record or of the lock file is refused at once instead of
+// blocking the reader until someone writes to it.
+func TestStoreFIFO(t *testing.T) {
+	s := Store{Dir: filepath.Join(t.TempDir(), "binfmtctl")}
+	if err := os.Mkdir(s.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(s.Dir, "pkg"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(s.Dir+".lock", 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 2)
+	go func() {
+		_, err := s.Claims("pkg")
+		done <- err
+	}()
+	go func() {
+		_, err := s.Lock()
+		done <- err
+	}()
+	for i := 0; i < 2; i++ {
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrUnsafeState) || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("reading a FIFO: %v, want ErrUnsafeState: not a regular file", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("reading a FIFO in place of the record or the lock blocks")
+		}
+	}
+}
+
+// TestStoreLargeRecord checks issue 16's point 6: what Save writes, Claims
+// reads back (2,000 entries with 128-byte magics and masks make a record of
+// about 1.2 MB, over the old 1 MiB read limit), and a record that could not be
+// read back is refused at write time, leaving the old one.
+func TestStoreLargeRecord(t *testing.T) {
+	s := Store{Dir: filepath.Join(t.TempDir(), "binfmtctl")}
+	c := largeClaims(t, 2000)
+	if err := s.Save("pkg", c); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(s.Dir, "pkg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("2,000 entries with 128-byte magics: a record of %d bytes", fi.Size())
+	if fi.Size() <= 1<<20 {
+		t.Fatalf("the record is %d bytes; the test wants one over 1 MiB", fi.Size())
+	}
+	got, err := s.Claims("pkg")
+	if err != nil || len(got) != 2000 {
+		t.Fatalf("reading the record back: %d claims, %v", len(got), err)
+	}
+	defer func(old int64) { MaxRecordSize = old }(MaxRecordSize)
+	MaxRecordSize = fi.Size() - 1
+	err = s.Save("pkg", largeClaims(t, 2001))
+	if !errors.Is(err, ErrRecordTooLarge) || !strings.Contains(err.Error(), "2001 entries") {
+		t.Fatalf("saving a record over the limit: %v, want ErrRecordTooLarge naming the entries", err)
+	}
+	MaxRecordSize = fi.Size()
+	if got, err := s.Claims("pkg"); err != nil || len(got) != 2000 {
+		t.Fatalf("the old record after a refused save: %d claims, %v", len(got), err)
+	}
+}
+
+// largeClaims returns n claims with 128-byte magics and masks.
+func largeClaims(t testing.TB, n int) Claims {
+	c := Claims{}
+	for _, l := range LargeLines(n) {
+		c.Add(mustEntry(t, l))
+	}
+	return c
 }

@@ -21,10 +21,12 @@ type Manifest struct {
 	// number, 0 without one), for matching a NEVRA exactly; empty when
 	// the query output did not carry them.
 	Epoch, Version, Release string
-	// InstallTID is the id of the transaction that installed it: the
-	// instance a %post runs for has the highest.
-	InstallTID int64
-	Files      []string
+	// InstallTID is the id of the transaction that installed it, and
+	// Instance its header's number in the database: the instance a
+	// %post runs for has the highest pair. (rpm's transaction id is the
+	// time in seconds, so two transactions can share one.)
+	InstallTID, Instance int64
+	Files                []string
 }
 
 // Querier reads installed packages from the rpm database.
@@ -56,9 +58,9 @@ type RPM struct {
 // queryFormat prints one header line per package, then its files. The
 // header starts with "@", and file names always start with "/", so the
 // two are never confused. Its fields are the name, the NEVRA for
-// messages, then the epoch, version, release and install transaction
-// that an exact match compares.
-const queryFormat = `@%{NAME} %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH} %{EPOCHNUM} %{VERSION} %{RELEASE} %{INSTALLTID}\n[%{FILENAMES}\n]`
+// messages, then the epoch, version, release, install transaction and
+// database instance that an exact match compares.
+const queryFormat = `@%{NAME} %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH} %{EPOCHNUM} %{VERSION} %{RELEASE} %{INSTALLTID} %{DBINSTANCE}\n[%{FILENAMES}\n]`
 
 func (r RPM) query(arg string) ([]Manifest, error) {
 	return r.queryArgs(arg, "-q", "--qf", queryFormat, "--", arg)
@@ -116,7 +118,7 @@ func (r RPM) Manifest(nevra string) (Manifest, error) {
 // Manifest describes, and merges their files.
 func pickManifest(nevra string, want NEVR, ms []Manifest) (Manifest, error) {
 	var match []Manifest
-	var latest int64
+	var latest Manifest
 	for _, m := range ms {
 		if m.Name != want.Name || m.Version != want.Version || m.Release != want.Release {
 			continue
@@ -125,19 +127,20 @@ func pickManifest(nevra string, want NEVR, ms []Manifest) (Manifest, error) {
 			continue
 		}
 		match = append(match, m)
-		latest = max(latest, m.InstallTID)
+		if m.InstallTID > latest.InstallTID || m.InstallTID == latest.InstallTID && m.Instance > latest.Instance {
+			latest = m
+		}
 	}
 	if len(match) == 0 {
 		return Manifest{}, fmt.Errorf("querying rpm for %q: %w", nevra, ErrNotInstalled)
 	}
 	// A reinstall has two instances of one NEVRA in the database for a
 	// moment, and a multilib package one per arch; both share one name
-	// and one set of binfmt.d files, so merge them. Instances of an
-	// older transaction with another epoch are the old side of an
-	// upgrade.
+	// and one set of binfmt.d files, so merge them. Instances with
+	// another epoch than the latest are the old side of an upgrade.
 	var m Manifest
 	for _, o := range match {
-		if want.Epoch == "" && o.InstallTID != latest && o.Epoch != epochOf(match, latest) {
+		if want.Epoch == "" && o.Epoch != latest.Epoch {
 			continue
 		}
 		if m.Name == "" {
@@ -149,15 +152,6 @@ func pickManifest(nevra string, want NEVR, ms []Manifest) (Manifest, error) {
 	}
 	m.Files = dedupe(m.Files)
 	return m, nil
-}
-
-func epochOf(ms []Manifest, tid int64) string {
-	for _, m := range ms {
-		if m.InstallTID == tid {
-			return m.Epoch
-		}
-	}
-	return ""
 }
 
 // NEVR is a package's name, epoch, version and release.
@@ -285,16 +279,17 @@ func ParseManifests(r io.Reader) ([]Manifest, error) {
 		line := sc.Text()
 		if h, ok := strings.CutPrefix(line, "@"); ok {
 			f := strings.Split(h, " ")
-			if len(f) != 2 && len(f) != 6 || f[0] == "" || f[1] == "" {
+			if len(f) != 2 && len(f) != 7 || f[0] == "" || f[1] == "" {
 				return nil, fmt.Errorf("parsing rpm query output: line %d: bad header %q", n, h)
 			}
 			m := Manifest{Name: f[0], NEVRA: f[1]}
-			if len(f) == 6 {
-				tid, err := strconv.ParseInt(f[5], 10, 64)
-				if f[2] == "" || f[3] == "" || f[4] == "" || err != nil {
+			if len(f) == 7 {
+				tid, err1 := strconv.ParseInt(f[5], 10, 64)
+				inst, err2 := strconv.ParseInt(f[6], 10, 64)
+				if f[2] == "" || f[3] == "" || f[4] == "" || err1 != nil || err2 != nil {
 					return nil, fmt.Errorf("parsing rpm query output: line %d: bad header %q", n, h)
 				}
-				m.Epoch, m.Version, m.Release, m.InstallTID = f[2], f[3], f[4], tid
+				m.Epoch, m.Version, m.Release, m.InstallTID, m.Instance = f[2], f[3], f[4], tid, inst
 			}
 			ms = append(ms, m)
 			continue
