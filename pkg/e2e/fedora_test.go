@@ -127,6 +127,12 @@ func helperOf(t *testing.T, ours string) string {
 // follow the invariant (boot equivalence included), and the old-way
 // package's entry is there exactly while its package is.
 func fedoraHost(t *testing.T, tx fedoraTx, withSystemd bool) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { fedoraHostOn(t, st, tx, withSystemd) })
+	}
+}
+
+func fedoraHostOn(t *testing.T, st sandbox.Stack, tx fedoraTx, withSystemd bool) {
 	before := hostState(t)
 	ns := sandbox.Enter(t)
 	if ns == nil {
@@ -140,14 +146,15 @@ func fedoraHost(t *testing.T, tx fedoraTx, withSystemd bool) {
 	cpus2 := []string{"aarch64", "s390x"}
 	all := []string{"aarch64", "riscv64", "s390x"}
 	start := time.Now()
-	build := nfpmBuilder(t)
+	r := ns.DNFRootOn(st)
+	build := nfpmBuilder(t, r)
 	v1 := build(t, interpreters(t, cpus, ""), cpus, "1.0")
 	v2 := build(t, interpreters(t, cpus2, "\x00version 2\x00"), cpus2, "2.0")
 	fedora := fedoraQemu(t)
 	old1, old2 := oldWay(t, "1"), oldWay(t, "2")
 	t.Logf("packages built in %.1fs", time.Since(start).Seconds())
 
-	s := &suite{t: t, ns: ns, r: ns.DNFRoot(), hellos: map[string]string{}}
+	s := &suite{t: t, ns: ns, r: r, hellos: map[string]string{}}
 	// The host's own binfmt.d files are not the Fedora host's: hide them
 	// (whiteouts in the overlay; the host keeps its files).
 	hostConfs, _ := filepath.Glob(s.r.Path("/usr/lib/binfmt.d/*"))

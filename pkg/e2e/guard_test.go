@@ -52,12 +52,18 @@ func guardHelper(t *testing.T, reversed bool) string {
 // registered: the entry must come back byte for byte, and when the
 // guard's halves run against their priorities the helper must say so.
 func guardOrder(t *testing.T, reversed bool) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { guardOrderOn(t, st, reversed) })
+	}
+}
+
+func guardOrderOn(t *testing.T, st sandbox.Stack, reversed bool) {
 	ns := sandbox.Enter(t)
 	if ns == nil {
 		return
 	}
 	helper, trigger, old := guardHelper(t, reversed), systemdTrigger(t), oldWay(t, "1")
-	r := ns.DNFRoot()
+	r := ns.DNFRootOn(st)
 	hostConfs, _ := filepath.Glob(r.Path("/usr/lib/binfmt.d/*"))
 	for _, f := range hostConfs {
 		if err := os.Remove(f); err != nil {
