@@ -145,7 +145,8 @@ fmt-check:
 
 # fuzz runs each fuzz target for FUZZTIME; the corpus lives in testdata/.
 FUZZ_TARGETS := ./pkg/binfmt:FuzzParse ./pkg/binfmt:FuzzParseLine ./pkg/binfmt:FuzzParseLive ./pkg/lifecycle:FuzzParseRecord \
-	./pkg/lifecycle:FuzzParseManifests ./pkg/lifecycle:FuzzRecordRoundTrip ./pkg/lifecycle:FuzzParseNEVR ./pkg/lifecycle:FuzzParseOwners ./pkg/inspect:FuzzRead ./pkg/inspect:FuzzCpio ./pkg/inspect:FuzzResolveLinks ./pkg/binfmtctl:FuzzFlagSet \
+	./pkg/lifecycle:FuzzParseManifests ./pkg/lifecycle:FuzzRecordRoundTrip ./pkg/lifecycle:FuzzParseNEVR ./pkg/lifecycle:FuzzParseOwners \
+	./pkg/lifecycle:FuzzParseTxState ./pkg/lifecycle:FuzzParseHookOwners ./pkg/inspect:FuzzRead ./pkg/inspect:FuzzCpio ./pkg/inspect:FuzzResolveLinks ./pkg/binfmtctl:FuzzFlagSet \
 	./pkg/internal/sandbox:FuzzMirrorFromSources ./pkg/binfmtctl:FuzzCatLines ./pkg/binfmt:FuzzDescribeELF \
 	./pkg/assemble:FuzzParseTriggers ./pkg/rpmfile:FuzzMacroNames ./pkg/rpmfile:FuzzParseRequirement
 fuzz:
@@ -187,7 +188,7 @@ BENCH_FULL ?=
 # The sections of docs/benchmarks.md, in order: each test appends its own.
 BENCH_COUNT ?= 10
 BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
-BENCH_TESTS := TestBenchIntro TestRegistrationAgainstSystemdBinfmt TestBenchHooks TestBenchBuild TestStatusWithFortyEntries
+BENCH_TESTS := TestBenchIntro TestRegistrationAgainstSystemdBinfmt TestBenchHooks TestBenchTriggers TestBenchBuild TestStatusWithFortyEntries
 
 # bench measures binfmtctl against systemd-binfmt, the scriptlets against
 # empty ones and the build against rpmbuild, prints each table and writes

@@ -76,6 +76,12 @@ type Change struct {
 	// as defined, so that an F entry pins the interpreter file now on
 	// disk.
 	Repin bool
+	// Replaced are binfmt.d files as they were before the transaction
+	// replaced them (a file trigger records them while they exist): with
+	// Adopt, a live entry that matches what they defined is taken as
+	// one the transaction concerns, so that an upgrade that changes or
+	// drops a definition replaces or removes it.
+	Replaced []ConfFile
 	// Adopt lets the run take charge of a live entry that no record
 	// claims when it matches exactly what a file the transaction
 	// concerns defines (registered by systemd-binfmt at boot, or before
@@ -252,6 +258,14 @@ func Plan(s Snapshot, ch Change) Result {
 		}
 	}
 
+	for _, f := range ch.Replaced {
+		if !f.Masked {
+			for _, l := range f.Lines {
+				goneDefs[l.Name] = append(goneDefs[l.Name], l)
+			}
+		}
+	}
+
 	records := map[string]Claims{}
 	for p, c := range s.Claims {
 		records[p] = c.Clone()
@@ -322,6 +336,13 @@ func Plan(s Snapshot, ch Change) Result {
 				if live.Matches(g.Entry) {
 					adoptable = true
 				}
+			}
+			// The swap rule (docs/lifecycle.md): an entry no file on
+			// disk defines any more, whose interpreter is one of the
+			// package's own files, was left behind by a removed
+			// package, the one whose paths this package now holds.
+			if mine[name] && defined && !live.Matches(d.line.Entry) && hasPath(ch.Files, live.Interpreter) {
+				adoptable = true
 			}
 		}
 		// fromGone: the entry is live as a file the transaction removes

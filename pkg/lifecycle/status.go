@@ -109,6 +109,7 @@ func (m *Manager) Status(names ...string) (Report, error) {
 	for _, l := range lives {
 		r.Entries = append(r.Entries, m.describe(fs, l, owners, defs))
 	}
+	m.fileOwners(r.Entries, lives)
 	// By name, for people and diffs; find shows the kernel's order.
 	// slices, not sort.Slice, which would link reflection into the helper.
 	slices.SortFunc(r.Entries, func(a, b EntryStatus) int { return strings.Compare(a.Name, b.Name) })

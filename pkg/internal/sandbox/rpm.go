@@ -31,6 +31,10 @@ type PackageSpec struct {
 	// Compression is nfpm's payload compression ("gzip", "zstd:fastest",
 	// "xz", ...); default "gzip".
 	Compression string
+
+	// Triggers are file triggers. nfpm cannot write them, so a package
+	// with triggers is built with rpmbuild instead (see Trigger).
+	Triggers []Trigger
 }
 
 // File is one entry of a test package.
@@ -81,6 +85,9 @@ func buildRPM(dir string, p PackageSpec) (string, error) {
 	}
 	if p.Compression == "" {
 		p.Compression = "gzip"
+	}
+	if len(p.Triggers) > 0 {
+		return buildSpecRPM(dir, p)
 	}
 	info := &nfpm.Info{
 		Name:          p.Name,

@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/assemble"
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
+)
+
+// guardHelper is a package with binfmtctl built from this tree and the
+// triggers spec/triggers.yaml declares, with the priorities of the
+// guard's two halves swapped when reversed: what an rpm that runs file
+// triggers against their priorities does with the real ones.
+func guardHelper(t *testing.T, reversed bool) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "binfmtctl")
+	if out, err := exec.Command("go", "build", "-trimpath", "-o", bin, "../../cmd/binfmtctl").CombinedOutput(); err != nil {
+		t.Fatalf("building binfmtctl: %v\n%s", err, out)
+	}
+	f, err := os.Open(filepath.Join("../..", assemble.DefaultTriggers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	decl, err := assemble.ParseTriggers(assemble.DefaultTriggers, f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := sandbox.PackageSpec{Name: "binfmtctl", Version: "1.0", Arch: "x86_64",
+		Files: []sandbox.File{{Dst: "/usr/bin/binfmtctl", Src: bin, Mode: 0o755}}}
+	for _, d := range decl {
+		body, err := os.ReadFile(filepath.Join("../..", d.Script))
+		if err != nil {
+			t.Fatal(err)
+		}
+		prio := int(d.Priority)
+		if reversed && d.Kind == "transfiletriggerin" {
+			prio = 2*1000700 - prio
+		}
+		p.Triggers = append(p.Triggers, sandbox.Trigger{Kind: d.Kind, Priority: prio, Interpreter: d.Prog, Paths: d.Prefixes, Body: string(body)})
+	}
+	return sandbox.BuildRPM(t, p)
+}
+
+// guardOrder installs an old-way package on a host with systemd's binfmt
+// trigger and the helper installed, and an administrator's disabled entry
+// registered: the entry must come back byte for byte, and when the
+// guard's halves run against their priorities the helper must say so.
+func guardOrder(t *testing.T, reversed bool) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { guardOrderOn(t, st, reversed) })
+	}
+}
+
+func guardOrderOn(t *testing.T, st sandbox.Stack, reversed bool) {
+	ns := sandbox.Enter(t)
+	if ns == nil {
+		return
+	}
+	helper, trigger, old := guardHelper(t, reversed), systemdTrigger(t), oldWay(t, "1")
+	r := ns.DNFRootOn(st)
+	hostConfs, _ := filepath.Glob(r.Path("/usr/lib/binfmt.d/*"))
+	for _, f := range hostConfs {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(r.Path(scriptletsSystemdBooted), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{trigger, helper} {
+		if out, err := r.DNF("install", p); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	}
+	fs := &binfmt.FS{Dir: r.BinfmtDir}
+	if err := fs.RegisterString("admin-entry", ":admin-entry:M::ADMINMAGIC::/bin/true:"); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Disable("admin-entry"); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := fs.Raw("admin-entry")
+	out, err := r.DNF("install", old)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if got, err := fs.Raw("admin-entry"); err != nil || string(got) != string(want) {
+		t.Fatalf("the administrator's entry is %q (%v), want %q\n%s", got, err, want, out)
+	}
+	if _, err := fs.Entry("oldway"); err != nil {
+		t.Fatalf("the old-way package's entry is not registered: %v\n%s", err, out)
+	}
+	said := strings.Contains(out, "against their priorities")
+	if said != reversed {
+		t.Fatalf("the helper said the priorities were run against their order: %v, want %v\n%s", said, reversed, out)
+	}
+}
+
+// TestGuardPriorityOrder: the guard puts the administrator's entry back
+// around systemd's flush, saying nothing.
+func TestGuardPriorityOrder(t *testing.T) { guardOrder(t, false) }
+
+// TestGuardReversedPriorities: rpm runs the guard's halves against their
+// priorities (reversed here by swapping them in the package, which is
+// what such an rpm does with the real ones): nothing is lost, and the
+// helper says what happened.
+func TestGuardReversedPriorities(t *testing.T) { guardOrder(t, true) }
