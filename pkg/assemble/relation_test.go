@@ -141,6 +141,14 @@ func packageRelation(t *testing.T, st sandbox.Stack) {
 			r := newRelRoot(t, ns, st, tool)
 			r.upgradeBoth(sample1, v1, v2, r.repo(repo))
 		})
+		t.Run(tool+"/skew", func(t *testing.T) {
+			r := newRelRoot(t, ns, st, tool)
+			r.newMainOverOldHelper(sample1, v1, v2)
+		})
+		t.Run(tool+"/skew-reverse", func(t *testing.T) {
+			r := newRelRoot(t, ns, st, tool)
+			r.newHelperOverOldMain(sample1, v1, v2)
+		})
 	}
 }
 
@@ -159,6 +167,10 @@ func newRelRoot(t *testing.T, ns *sandbox.NS, st sandbox.Stack, tool string) *re
 			t.Fatal(err)
 		}
 	}
+	// The namespace's binfmt_misc instance is shared by all its roots,
+	// so the entries earlier roots left are cleared first: every entry a
+	// test checks is then its own root's.
+	r.clearEntries("qemu-s390x", "binfmt-sample")
 	return r
 }
 
@@ -361,4 +373,97 @@ func (r *relRoot) neitherInstalled(s1 samplePkg, repo string) {
 	}
 	r.want(map[string]bool{"binfmt-sample": true, "binfmtctl": true, "qemu-user-static-go": false})
 	r.wantEntry("binfmt-sample", s1.interp, "installed with the helper from a repository")
+}
+
+// clearEntries unregisters live entries that earlier roots of the same
+// namespace left.
+func (r *relRoot) clearEntries(names ...string) {
+	r.t.Helper()
+	fs := &binfmt.FS{Dir: r.r.BinfmtDir}
+	for _, n := range names {
+		if r.entry(n) == "" {
+			continue
+		}
+		if err := fs.Unregister(n); err != nil {
+			r.t.Fatalf("unregistering %s left by an earlier root: %v", n, err)
+		}
+	}
+}
+
+// refused runs a transaction that must fail on the other package's
+// version before any file is touched: its output names the requirement
+// and no file conflict.
+func (r *relRoot) refused(want string, paths ...string) {
+	r.t.Helper()
+	var out string
+	var err error
+	if r.tool == "dnf" {
+		out, err = r.r.DNF(append([]string{"install"}, paths...)...)
+	} else {
+		out, err = r.r.RPM(append([]string{"-U"}, paths...)...)
+	}
+	if err == nil {
+		r.t.Fatalf("installing %q alone succeeded, want it refused on %s:\n%s", paths, want, out)
+	}
+	if !strings.Contains(out, want) {
+		r.t.Errorf("installing %q alone: %v, want the output to name %s:\n%s", paths, err, want, out)
+	}
+	if strings.Contains(out, "conflicts with file") {
+		r.t.Errorf("installing %q alone reports a file conflict, want a dependency problem:\n%s", paths, out)
+	}
+}
+
+func (r *relRoot) wantVersion(name, vr string) {
+	r.t.Helper()
+	out, err := r.r.RPM("-q", "--qf", "%{VERSION}-%{RELEASE}", name)
+	if err != nil || out != vr {
+		r.t.Errorf("%s is %q (%v), want %s", name, out, err, vr)
+	}
+}
+
+// newMainOverOldHelper: binfmtctl of an older release is installed (from
+// a repository that has nothing newer, or by hand) with a packager's
+// package, and the user installs the newer qemu-user-static-go file
+// alone. The shared files differ between the releases, so no relation
+// can install it while binfmtctl stays at the old one; Obsoletes, the
+// only one that would, makes dnf replace binfmtctl by qemu-user-static-go
+// in every upgrade too (docs/packages.md). So it is refused at dependency
+// time, naming binfmtctl, with nothing changed, and the new release's
+// two files install together, the packager's entry kept throughout.
+func (r *relRoot) newMainOverOldHelper(s1 samplePkg, v1, v2 relPkgs) {
+	r.install(v1.helper)
+	r.install(s1.path)
+	r.refused("(binfmtctl = "+relVersion+"-2 if binfmtctl)", v2.main)
+	r.want(map[string]bool{"binfmtctl": true, "binfmt-sample": true, "qemu-user-static-go": false})
+	r.wantVersion("binfmtctl", relVersion+"-1")
+	r.wantEntry("binfmt-sample", s1.interp, "the newer qemu-user-static-go refused")
+	r.wantEntry("qemu-s390x", "", "the newer qemu-user-static-go refused")
+
+	r.install(v2.main, v2.helper)
+	r.wantVersion("binfmtctl", relVersion+"-2")
+	r.wantVersion("qemu-user-static-go", relVersion+"-2")
+	r.wantEntry("binfmt-sample", s1.interp, "both files of the newer release")
+	r.wantEntry("qemu-s390x", "/usr/bin/qemu-s390x-static", "both files of the newer release")
+	if out, err := r.r.RPM("-V", "binfmtctl", "qemu-user-static-go", "binfmt-sample"); err != nil {
+		r.t.Errorf("rpm -V after installing both files of the newer release: %v\n%s", err, out)
+	}
+}
+
+// newHelperOverOldMain: the other way round, qemu-user-static-go of an
+// older release and the newer binfmtctl file alone: refused, naming
+// qemu-user-static-go (binfmtctl must not take the interpreters away),
+// and the two newer files upgrade together.
+func (r *relRoot) newHelperOverOldMain(s1 samplePkg, v1, v2 relPkgs) {
+	r.install(v1.main)
+	r.install(s1.path)
+	r.refused("(qemu-user-static-go = "+relVersion+"-2 if qemu-user-static-go)", v2.helper)
+	r.want(map[string]bool{"binfmtctl": false, "binfmt-sample": true, "qemu-user-static-go": true})
+	r.wantVersion("qemu-user-static-go", relVersion+"-1")
+	r.wantEntry("qemu-s390x", "/usr/bin/qemu-s390x-static", "the newer binfmtctl refused")
+
+	r.install(v2.main, v2.helper)
+	r.wantVersion("binfmtctl", relVersion+"-2")
+	r.wantVersion("qemu-user-static-go", relVersion+"-2")
+	r.wantEntry("binfmt-sample", s1.interp, "both files of the newer release")
+	r.wantEntry("qemu-s390x", "/usr/bin/qemu-s390x-static", "both files of the newer release")
 }
