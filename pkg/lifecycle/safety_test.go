@@ -20,13 +20,22 @@ import (
 // metacharacters in the package name, and a C interpreter in a
 // group-writable directory. Nothing is ever followed, run or registered
 // unsafely, and every refusal is one line.
+//
+// It runs on each stack (subtests host and sid): rpm 4.18 and dnf 4, and
+// Debian sid's rpm 6.1 and dnf5.
 func TestHostileInput(t *testing.T) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { hostileInput(t, st) })
+	}
+}
+
+func hostileInput(t *testing.T, st sandbox.Stack) {
 	ns := sandbox.Enter(t)
 	if ns == nil {
 		return
 	}
 	helper := buildHelper(t)
-	r := ns.DNFRoot()
+	r := ns.DNFRootOn(st)
 	bm := r.BinfmtDir
 	state := r.Path("/var/lib/binfmtctl")
 	ctl := "/usr/local/bin/binfmtctl"
