@@ -21,13 +21,22 @@ var crashPoints = []string{"before-intent", "after-intent", "after-unregister", 
 // install, an upgrade and an erase, once for every time the run passes
 // that point, and checks that the record still claims every live entry of
 // the package and that running the same hook again converges exactly.
+//
+// It runs on each stack (subtests host and sid): rpm 4.18 and dnf 4, and
+// Debian sid's rpm 6.1 and dnf5.
 func TestCrashPoints(t *testing.T) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { crashPointsOn(t, st) })
+	}
+}
+
+func crashPointsOn(t *testing.T, st sandbox.Stack) {
 	ns := sandbox.Enter(t)
 	if ns == nil {
 		return
 	}
 	helper := buildHelperTags(t, "crashpoint")
-	r := ns.DNFRoot()
+	r := ns.DNFRootOn(st)
 	bm := r.BinfmtDir
 	state := r.Path("/var/lib/binfmtctl")
 	const (

@@ -22,13 +22,22 @@ import (
 // once, and erases that skip scriptlets. In every case the transaction
 // exits 0, the user gets one line per scriptlet saying why, and a later
 // hook or "binfmtctl sync" leaves the kernel table exactly right.
+//
+// It runs on each stack (subtests host and sid): rpm 4.18 and dnf 4, and
+// Debian sid's rpm 6.1 and dnf5.
 func TestFaults(t *testing.T) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { faults(t, st) })
+	}
+}
+
+func faults(t *testing.T, st sandbox.Stack) {
 	ns := sandbox.Enter(t)
 	if ns == nil {
 		return
 	}
 	helper := buildHelper(t)
-	r := ns.DNFRoot()
+	r := ns.DNFRootOn(st)
 	bm := r.BinfmtDir
 	state := r.Path("/var/lib/binfmtctl")
 

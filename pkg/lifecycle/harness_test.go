@@ -72,12 +72,25 @@ func runIn(t *testing.T, r *sandbox.Root, cred *syscall.Credential, env []string
 }
 
 // dnfEnv runs dnf on r like Root.DNF, with env added to the environment
-// that rpm hands down to the scriptlets.
+// that rpm hands down to the scriptlets: on the host, dnf 4 from outside
+// with --installroot; on sid, dnf5 chrooted in the root (it has no
+// --disablerepo=* there: dnf5 refuses a pattern that matches nothing),
+// with the packages named by host paths imported first.
 func dnfEnv(t *testing.T, r *sandbox.Root, env []string, args ...string) (string, error) {
 	t.Helper()
-	full := append([]string{"-y", "--installroot=" + r.Dir, "--releasever=0", "--disablerepo=*",
-		"--setopt=reposdir=/dev/null", "--setopt=install_weak_deps=False"}, args...)
-	cmd := exec.Command("/usr/bin/dnf", full...)
+	opts := []string{"-y", "--releasever=0", "--setopt=reposdir=/dev/null", "--setopt=install_weak_deps=False"}
+	var cmd *exec.Cmd
+	if r.Stack.Chrooted() {
+		for i, a := range args {
+			args[i] = r.Import(a)
+		}
+		full := append(opts, args...)
+		cmd = &exec.Cmd{Path: r.Stack.DNF, Args: append([]string{r.Stack.DNF}, full...), Dir: "/",
+			SysProcAttr: &syscall.SysProcAttr{Chroot: r.Dir}}
+	} else {
+		full := append(append(opts, "--installroot="+r.Dir, "--disablerepo=*"), args...)
+		cmd = exec.Command(r.Stack.DNF, full...)
+	}
 	cmd.Env = append(append([]string{}, rootEnv...), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

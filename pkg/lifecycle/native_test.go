@@ -97,13 +97,22 @@ func TestHookRefusesNativeEntries(t *testing.T) {
 // form, as the x86-64 conf on an x86_64 host: the transaction
 // succeeds, the user is told why the entry was refused, programs still
 // run, and the package's other entry is registered and later removed.
+//
+// It runs on each stack (subtests host and sid): rpm 4.18 and dnf 4, and
+// Debian sid's rpm 6.1 and dnf5.
 func TestNativeEntryThroughDNF(t *testing.T) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { nativeEntryThroughDNF(t, st) })
+	}
+}
+
+func nativeEntryThroughDNF(t *testing.T, st sandbox.Stack) {
 	ns := sandbox.Enter(t)
 	if ns == nil {
 		return
 	}
 	helper := buildHelper(t)
-	r := ns.DNFRoot()
+	r := ns.DNFRootOn(st)
 	head, err := os.ReadFile("/bin/true")
 	if err != nil || len(head) < 20 {
 		t.Fatalf("reading /bin/true's ELF header: %v", err)

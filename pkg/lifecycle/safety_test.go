@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
@@ -20,13 +23,22 @@ import (
 // metacharacters in the package name, and a C interpreter in a
 // group-writable directory. Nothing is ever followed, run or registered
 // unsafely, and every refusal is one line.
+//
+// It runs on each stack (subtests host and sid): rpm 4.18 and dnf 4, and
+// Debian sid's rpm 6.1 and dnf5.
 func TestHostileInput(t *testing.T) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { hostileInput(t, st) })
+	}
+}
+
+func hostileInput(t *testing.T, st sandbox.Stack) {
 	ns := sandbox.Enter(t)
 	if ns == nil {
 		return
 	}
 	helper := buildHelper(t)
-	r := ns.DNFRoot()
+	r := ns.DNFRootOn(st)
 	bm := r.BinfmtDir
 	state := r.Path("/var/lib/binfmtctl")
 	ctl := "/usr/local/bin/binfmtctl"
@@ -268,6 +280,70 @@ func TestHostileInput(t *testing.T) {
 		}
 		out := must(t, "rpm -e")(r.RPM("-e", "pkg-s"))
 		checkTable(t, "rpm -e", bm, others, out)
+	})
+
+	// Issue 16 point 9, the binfmt.d side: the administrator's
+	// /etc/binfmt.d/s.conf, which overrides the package's file, is a FIFO.
+	// Opened without O_NONBLOCK it blocked %post and %preun until killed,
+	// and rpm ignores SIGTERM during a transaction. The transaction must
+	// end, and %post must say which file it could not read.
+	t.Run("an override that is a FIFO", func(t *testing.T) {
+		fifo := r.Path("/etc/binfmt.d/s.conf")
+		os.MkdirAll(filepath.Dir(fifo), 0o755)
+		if err := unix.Mkfifo(fifo, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(fifo)
+		bounded := func(step string, f func() (string, error)) string {
+			t.Helper()
+			type res struct {
+				out string
+				err error
+			}
+			done := make(chan res, 1)
+			go func() { out, err := f(); done <- res{out, err} }()
+			select {
+			case r := <-done:
+				return must(t, step)(r.out, r.err)
+			case <-time.After(90 * time.Second):
+				// The blocked scriptlet dies with the namespace.
+				t.Fatalf("%s did not end within 90 s: a scriptlet blocks on the FIFO /etc/binfmt.d/s.conf", step)
+				return ""
+			}
+		}
+		out := bounded("dnf install", func() (string, error) { return r.DNF("install", rpmS) })
+		if !strings.Contains(out, `"/etc/binfmt.d/s.conf": it is a FIFO, not a regular file`) {
+			t.Errorf("dnf install does not name the FIFO:\n%s", out)
+		}
+		checkTable(t, "dnf install", bm, others, out)
+		out = bounded("dnf remove", func() (string, error) { return r.DNF("remove", "pkg-s") })
+		checkTable(t, "dnf remove", bm, others, out)
+
+		// Installed while the file was readable, erased once it is a
+		// FIFO.
+		os.Remove(fifo)
+		out = bounded("dnf install", func() (string, error) { return r.DNF("install", rpmS) })
+		checkTable(t, "dnf install without the FIFO", bm, merge(others, entS), out)
+		if err := unix.Mkfifo(fifo, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// Whether %preun reads the file depends on how it decides what
+		// stays (an erase keeps what a file on disk still defines); that
+		// it ends, and touches no one else's entry, does not.
+		bounded("dnf remove", func() (string, error) { return r.DNF("remove", "pkg-s") })
+		live := table(t, bm)
+		for name, want := range others {
+			if live[name] != want {
+				t.Errorf("dnf remove with the FIFO changed %s:\n%s\nwant:\n%s", name, live[name], want)
+			}
+		}
+		t.Logf("after dnf remove with the FIFO: %v", live)
+		// What is left is pkg-s's, now of no package: the next subtests
+		// start from the same table.
+		for name := range entS {
+			fs.Unregister(name)
+		}
+		os.RemoveAll(state)
 	})
 
 	t.Run("C interpreter in a group-writable directory", func(t *testing.T) {

@@ -168,6 +168,19 @@ func installFromRepo(t *testing.T, r *sandbox.Root, dir string) (string, error) 
 	if err := os.WriteFile(filepath.Join(reposd, repoID+".repo"), []byte(readmeRepo(t, repoDir)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// dnf5 checks repo_gpgcheck with a keyring of its own per repository,
+	// /var/cache/libdnf5/REPO-HASH/pubring, and leaves the gpg-agent it
+	// started there running after it exits: stop each, or every run
+	// leaves daemons behind on the machine.
+	defer func() {
+		homes, _ := filepath.Glob(r.Path("/var/cache/libdnf5/*/pubring"))
+		for _, h := range homes {
+			in := "/" + strings.TrimPrefix(h, r.Dir+"/")
+			if out, err := r.Chroot("gpgconf", "--homedir", in, "--kill", "gpg-agent"); err != nil {
+				t.Errorf("stopping dnf5's gpg-agent of %s: %v\n%s", in, err, out)
+			}
+		}
+	}()
 	// Later options win over DNF's defaults (no repositories at all).
 	return r.DNF("--setopt=reposdir="+reposdIn, "--enablerepo="+repoID, "install", pkgName)
 }
