@@ -99,6 +99,13 @@ func buildOnSid(t *testing.T, r *sandbox.Root, confData []byte) sidBuilt {
 	if err := os.MkdirAll(r.Path("/root/gnupg"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// gpg starts a gpg-agent that outlives the test unless told to go;
+	// left running, it keeps the root's mounts alive after the namespace.
+	t.Cleanup(func() {
+		if o, err := r.Chroot("gpgconf", "--homedir", "/root/gnupg", "--kill", "gpg-agent"); err != nil {
+			t.Logf("stopping the gpg-agent in the sid root: %v\n%s", err, o)
+		}
+	})
 	gpg("--quick-gen-key", "V6 Signer <v6@example.com>", "default", "default", "never")
 	gpg("--armor", "--output", "/root/pub.asc", "--export")
 	b.publicKey = filepath.Join(out, "pub.asc")
