@@ -113,8 +113,15 @@ func TestPlanTriggerChanges(t *testing.T) {
 		{"removing puts in what another file defines otherwise",
 			Snapshot{Live: live(t, o1), Files: files(conf(t, path, o1), conf(t, "/usr/lib/binfmt.d/zz.conf", o2))},
 			Change{Gone: []string{path}, Adopt: true}, []string{"replace oldway"}},
-		{"removing leaves an entry a hook package's record claims",
+		// The invariant: where no file defines an entry any more, it is
+		// absent, whoever's record claims it. (A hook package's own
+		// files never reach the removing trigger: cleanupRemoving leaves
+		// them to its hooks.)
+		{"removing takes away what no remaining file defines, even under a hook package's claim",
 			Snapshot{Live: live(t, o1), Files: files(conf(t, path, o1)), Claims: map[string]Claims{"hooked": claims(t, o1)}},
+			Change{Gone: []string{path}, Adopt: true}, []string{"unregister oldway"}},
+		{"removing leaves an entry a hook package's file still defines",
+			Snapshot{Live: live(t, o1), Files: files(conf(t, path, o1), conf(t, "/usr/lib/binfmt.d/zz-hooked.conf", o1)), Claims: map[string]Claims{"hooked": claims(t, o1)}},
 			Change{Gone: []string{path}, Adopt: true}, nil},
 		{"removing with the package's own record (made by a sync) unregisters and drops it",
 			Snapshot{Live: live(t, o1), Files: files(conf(t, path, o1)), Claims: map[string]Claims{"oldway-binfmt": claims(t, o1)}},
