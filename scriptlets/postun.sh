@@ -31,6 +31,15 @@ elif [ "$1" = 0 ]; then
 		differ=
 		claim() {
 			[ -n "$name" ] || return 0
+			# What binfmtctl refuses as a name (binfmt.ValidName): a "/"
+			# would lead out of binfmt_misc, and "-1" written to status
+			# unregisters every entry.
+			case $name in
+			. | .. | */* | register | status)
+				echo "binfmtctl: $record claims \"$name\", which is not an entry name; ignoring it" >&2
+				return 0
+				;;
+			esac
 			live=$bm/$name
 			[ -f "$live" ] || return 0
 			# Compare without the enabled/disabled line.
@@ -48,7 +57,16 @@ elif [ "$1" = 0 ]; then
 		}
 		name=
 		body=
+		header=
 		while IFS= read -r line; do
+			if [ -z "$header" ]; then
+				# The first line is the header, as binfmtctl requires:
+				# a record without it is not trusted at all.
+				[ "$line" = "# binfmtctl record 1" ] && header=1 && continue
+				echo "binfmtctl: $record has an unknown format; remove its entries by hand" >&2
+				kept=1
+				break
+			fi
 			case $line in
 			"# binfmtctl record 1") ;;
 			"# "*)

@@ -394,7 +394,8 @@ func run(name string, args []string) (stdout, stderr *bytes.Buffer, err error) {
 	return stdout, stderr, rerr
 }
 
-// lookPath finds name in $PATH, or takes it as it is when it has a slash.
+// lookPath finds name in the absolute directories of $PATH, or takes it
+// as it is when it has a slash.
 func lookPath(name string) (string, error) {
 	if strings.Contains(name, "/") {
 		return name, nil
@@ -404,6 +405,12 @@ func lookPath(name string) (string, error) {
 		path = "/usr/bin:/bin:/usr/sbin:/sbin"
 	}
 	for _, dir := range filepath.SplitList(path) {
+		if !filepath.IsAbs(dir) {
+			// An empty or relative element means the working
+			// directory, which may be a user's: root must not run
+			// that user's "rpm" (os/exec's ErrDot, for this reason).
+			continue
+		}
 		p := filepath.Join(dir, name)
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
 			return p, nil

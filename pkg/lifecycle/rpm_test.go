@@ -151,6 +151,10 @@ func TestPickManifest(t *testing.T) {
 		// rpm -q x-1-1 returns x-1 1-1... when a package x-1 exists; the
 		// query is by name now, and the name must match too.
 		{"a package named x-1", "x-1-1", []Manifest{m("x-1", "0", "1", "5", 5, "/other"), m("x", "0", "1", "1", 6, "/a")}, []string{"/a"}},
+		// The label x-1 is also x's name and version: whatever rpm's
+		// lookup of x-1 returns, with equal versions and releases only
+		// the name tells x-1 1-1 from x 1-1.
+		{"x-1 1-1 beside x 1-1", "x-1-1-1", []Manifest{m("x-1", "0", "1", "1", 5, "/mine"), m("x", "0", "1", "1", 6, "/other")}, []string{"/mine"}},
 		{"another version", "x-1-1", []Manifest{m("x", "0", "2", "1", 5, "/b")}, nil},
 		{"epoch bump, with the epoch", "x-1:1-1", []Manifest{m("x", "0", "1", "1", 5, "/old"), m("x", "1", "1", "1", 9, "/new")}, []string{"/new"}},
 		{"epoch bump, old caller without it", "x-1-1", []Manifest{m("x", "0", "1", "1", 5, "/old"), m("x", "1", "1", "1", 9, "/new")}, []string{"/new"}},

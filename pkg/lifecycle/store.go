@@ -25,11 +25,15 @@ const DefaultLockFile = "/run/binfmtctl.lock"
 
 // ErrUnsafeState is returned when the state directory, a record file or
 // the lock file is a symlink, is not a directory or regular file as it
-// should be (a FIFO would block the reader), is owned by neither root nor
-// the user running binfmtctl, or is writable by group or others: so that
-// no hostile link or file can make the helper read or write elsewhere as
-// root, or trust claims someone else planted. The shell %postun refuses
-// the same.
+// should be (a FIFO would block the reader), or is owned by neither root
+// nor the user running binfmtctl (root, in every hook), and when the
+// state directory or a record is writable by group or others (a lock
+// file that is is made 0600 instead): so that no hostile link or file
+// can make the helper read or write elsewhere as root, or trust claims
+// someone else planted. The shell %postun, which runs as root, refuses
+// the same records, and as ParseRecord it trusts none without the header
+// and no claim on a name binfmt.ValidName refuses
+// (TestForeignRecordShellAndGoAgree).
 var ErrUnsafeState = errors.New("unsafe state directory")
 
 // ErrRecordTooLarge is returned by Save for a record larger than
