@@ -40,7 +40,16 @@ func fedoraQemuBE(t *testing.T) string {
 // whose defining file was removed in the same transaction"), nor name it
 // as an entry it could not register again; the administrator's entry
 // still comes back byte for byte.
-func TestFedoraSwapDropsWhatOnlyFedoraDefined(t *testing.T) {
+func TestFedoraSwapDropsWhatOnlyFedoraDefined(t *testing.T) { swapDrops(t, true) }
+
+// TestContainerSwapDropsWhatOnlyFedoraDefined is the same on a container
+// host (no systemd trigger, no /run/systemd/system): there the removing
+// trigger alone must unregister Fedora's qemu-aarch64_be (issue 13 point
+// 2, "On erase, the entries its binfmt.d files defined are
+// unregistered"), in the transaction that installs the helper.
+func TestContainerSwapDropsWhatOnlyFedoraDefined(t *testing.T) { swapDrops(t, false) }
+
+func swapDrops(t *testing.T, withSystemd bool) {
 	for _, st := range sandbox.Stacks(t) {
 		t.Run(st.Name, func(t *testing.T) {
 			ns := sandbox.Enter(t)
@@ -51,24 +60,36 @@ func TestFedoraSwapDropsWhatOnlyFedoraDefined(t *testing.T) {
 			r := ns.DNFRootOn(st)
 			cpus := []string{"aarch64"}
 			ours := nfpmBuilder(t, r)(t, interpreters(t, cpus, ""), cpus, "1.0")
-			fedora, trigger := fedoraQemuBE(t), systemdTrigger(t)
+			fedora, trigger := fedoraQemuBE(t), ""
+			if withSystemd {
+				trigger = systemdTrigger(t)
+			}
 			hostConfs, _ := filepath.Glob(r.Path("/usr/lib/binfmt.d/*"))
 			for _, f := range hostConfs {
 				if err := os.Remove(f); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := os.MkdirAll(r.Path(scriptletsSystemdBooted), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range []string{trigger, fedora} {
-				if out, err := r.DNF("install", p); err != nil {
+			if withSystemd {
+				if err := os.MkdirAll(r.Path(scriptletsSystemdBooted), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if out, err := r.DNF("install", trigger); err != nil {
 					t.Fatalf("%v\n%s", err, out)
+				}
+			}
+			if out, err := r.DNF("install", fedora); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if !withSystemd {
+				// What the container host's boot did.
+				if out, err := r.Chroot("/usr/lib/systemd/systemd-binfmt"); err != nil {
+					t.Fatalf("systemd-binfmt: %v\n%s", err, out)
 				}
 			}
 			fs := &binfmt.FS{Dir: r.BinfmtDir}
 			if _, err := fs.Entry("qemu-aarch64_be"); err != nil {
-				t.Fatalf("systemd's trigger did not register Fedora's qemu-aarch64_be: %v", err)
+				t.Fatalf("Fedora's qemu-aarch64_be is not registered before the swap: %v", err)
 			}
 			if err := fs.RegisterString("admin-entry", ":admin-entry:M::ADMINMAGIC::/bin/true:"); err != nil {
 				t.Fatal(err)
