@@ -113,8 +113,14 @@ func TestPlanTriggerChanges(t *testing.T) {
 		{"removing puts in what another file defines otherwise",
 			Snapshot{Live: live(t, o1), Files: files(conf(t, path, o1), conf(t, "/usr/lib/binfmt.d/zz.conf", o2))},
 			Change{Gone: []string{path}, Adopt: true}, []string{"replace oldway"}},
-		{"removing leaves an entry a hook package's record claims",
+		// An entry belongs to the files that define it (Plan since
+		// f2639d6): a record's claim does not keep alive a definition
+		// that no file holds once the transaction removes the file.
+		{"removing unregisters an entry a hook package's record claims when no file defines it any more",
 			Snapshot{Live: live(t, o1), Files: files(conf(t, path, o1)), Claims: map[string]Claims{"hooked": claims(t, o1)}},
+			Change{Gone: []string{path}, Adopt: true}, []string{"unregister oldway"}},
+		{"removing leaves an entry a hook package's file still defines",
+			Snapshot{Live: live(t, o1), Files: files(conf(t, path, o1), conf(t, "/usr/lib/binfmt.d/hooked.conf", o1)), Claims: map[string]Claims{"hooked": claims(t, o1)}},
 			Change{Gone: []string{path}, Adopt: true}, nil},
 		{"removing with the package's own record (made by a sync) unregisters and drops it",
 			Snapshot{Live: live(t, o1), Files: files(conf(t, path, o1)), Claims: map[string]Claims{"oldway-binfmt": claims(t, o1)}},
