@@ -1,0 +1,86 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
+)
+
+// swapBack: issue 13 point 3, "Swapping back to Fedora's package leaves
+// Fedora's definition live", as one dnf transaction (dnf install
+// --allowerasing of Fedora's package, which erases ours through our
+// Conflicts), with and without systemd's trigger, with and without the
+// binfmtctl package left installed. The administrator's disabled entry
+// stays byte for byte, and no record of ours is left.
+func swapBack(t *testing.T, withSystemd, withHelper bool) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			ns := sandbox.Enter(t)
+			if ns == nil {
+				return
+			}
+			sandbox.Require(t, "/lib/systemd/systemd-binfmt", "systemd")
+			r := ns.DNFRootOn(st)
+			cpus := []string{"aarch64"}
+			ours := nfpmBuilder(t, r)(t, interpreters(t, cpus, ""), cpus, "1.0")
+			fedora := fedoraQemu(t)
+			hostConfs, _ := filepath.Glob(r.Path("/usr/lib/binfmt.d/*"))
+			for _, f := range hostConfs {
+				if err := os.Remove(f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if withSystemd {
+				if err := os.MkdirAll(r.Path(scriptletsSystemdBooted), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if out, err := r.DNF("install", systemdTrigger(t)); err != nil {
+					t.Fatalf("%v\n%s", err, out)
+				}
+			}
+			pkgs := []string{ours}
+			if withHelper {
+				pkgs = append(pkgs, helperOf(t, ours))
+			}
+			if out, err := r.DNF(append([]string{"install"}, pkgs...)...); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			fs := &binfmt.FS{Dir: r.BinfmtDir}
+			if raw, err := fs.Raw("qemu-aarch64"); err != nil || strings.Contains(string(raw), "fffffffffffffffcff") {
+				t.Fatalf("our qemu-aarch64 is not live: %v\n%s", err, raw)
+			}
+			if err := fs.RegisterString("admin-entry", ":admin-entry:M::ADMINMAGIC::/bin/true:"); err != nil {
+				t.Fatal(err)
+			}
+			if err := fs.Disable("admin-entry"); err != nil {
+				t.Fatal(err)
+			}
+			want, _ := fs.Raw("admin-entry")
+			out, err := r.DNF("install", "--allowerasing", fedora)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if q, _ := r.RPM("-q", pkgName); !strings.Contains(q, "not installed") {
+				t.Fatalf("the swap back left ours installed: %s\n%s", q, out)
+			}
+			if got, err := fs.Raw("admin-entry"); err != nil || string(got) != string(want) {
+				t.Errorf("the administrator's entry is %q (%v), want %q\n%s", got, err, want, out)
+			}
+			live, err := fs.Raw("qemu-aarch64")
+			if err != nil || !strings.Contains(string(live), "fffffffffffffffcff") {
+				t.Errorf("Fedora's qemu-aarch64 is not live after the swap back: %v\n%s\n--- transaction output:\n%s", err, live, out)
+			}
+			if _, err := os.Stat(r.Path("/var/lib/binfmtctl/" + pkgName)); err == nil {
+				t.Errorf("our record outlives our package")
+			}
+		})
+	}
+}
+
+func TestSwapBackFedoraHost(t *testing.T)                { swapBack(t, true, true) }
+func TestSwapBackContainerHost(t *testing.T)             { swapBack(t, false, true) }
+func TestSwapBackContainerHostNoHelperLeft(t *testing.T) { swapBack(t, false, false) }
