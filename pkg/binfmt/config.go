@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -138,7 +137,7 @@ func (c Config) Files() ([]File, error) {
 	for n := range names {
 		sorted = append(sorted, n)
 	}
-	sort.Strings(sorted)
+	sortStrings(sorted)
 	files := make([]File, 0, len(sorted))
 	for _, n := range sorted {
 		f, err := c.Lookup(n)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"syscall"
 
@@ -290,7 +289,7 @@ commands:
 	for _, c := range commands {
 		names = append(names, c.name)
 	}
-	sort.Strings(names)
+	sortStrings(names)
 	for _, n := range names {
 		c, _ := lookup(n)
 		fmt.Fprintf(w, "  %-11s %s\n", n, c.summary)

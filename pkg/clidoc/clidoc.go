@@ -2,7 +2,6 @@ package clidoc
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -76,7 +75,7 @@ func (p *Program) CommandNames() []string {
 	for _, c := range p.Commands {
 		names = append(names, c.Name)
 	}
-	slices.Sort(names)
+	sortStrings(names)
 	return names
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -425,7 +424,7 @@ func sortedKeys(m map[string]Claims) []string {
 	for k := range m {
 		out = append(out, k)
 	}
-	sort.Strings(out)
+	sortStrings(out)
 	return out
 }
 

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -105,7 +104,7 @@ func (c Claims) Names() []string {
 	for n := range c {
 		names = append(names, n)
 	}
-	sort.Strings(names)
+	sortStrings(names)
 	return names
 }
 
@@ -321,7 +320,7 @@ func readDirNames(dir string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing %q: %w", dir, err)
 	}
-	sort.Strings(names)
+	sortStrings(names)
 	return names, nil
 }
 
