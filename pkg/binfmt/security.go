@@ -107,6 +107,7 @@ type unsafeError struct{ why string }
 
 func (e *unsafeError) Error() string { return e.why }
 
+//go:noinline
 func unsafef(format string, args ...any) error {
 	return &unsafeError{fmt.Sprintf(format, args...)}
 }

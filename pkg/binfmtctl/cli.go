@@ -74,6 +74,7 @@ type ctx struct {
 	annotate       bool
 }
 
+//go:noinline
 func (c *ctx) errorf(format string, args ...any) {
 	fmt.Fprintf(c.stderr, "binfmtctl: "+format+"\n", args...)
 }
@@ -639,6 +640,7 @@ func readConf(path string) ([]byte, error) {
 	return data, err
 }
 
+//go:noinline
 func writeStrings(w io.Writer, parts ...string) {
 	for _, p := range parts {
 		io.WriteString(w, p)

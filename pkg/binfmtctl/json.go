@@ -27,6 +27,7 @@ type kv struct {
 
 type arr []jsonValue
 
+//go:noinline
 func renderJSON(v jsonValue) string {
 	var b strings.Builder
 	writeJSON(&b, v, 0)

@@ -25,6 +25,7 @@ type Manager struct {
 	Notices io.Writer
 }
 
+//go:noinline
 func (m *Manager) notice(format string, args ...any) {
 	if m.Notices != nil {
 		fmt.Fprintf(m.Notices, "binfmtctl: "+format+"\n", args...)
