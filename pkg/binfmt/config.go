@@ -119,7 +119,7 @@ func (c Config) masked(p string, st *unix.Stat_t) (bool, error) {
 func (c Config) Files() ([]File, error) {
 	names := map[string]bool{}
 	for _, dir := range ConfigDirs {
-		ents, err := os.ReadDir(c.host(dir))
+		ents, err := readDir(c.host(dir))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -181,4 +181,16 @@ func (c Config) Load(f File) ([]Line, []error) {
 	// Errors and lines name the path as the system sees it, not with
 	// the root prefix.
 	return parseFileAs(c.host(f.Path), f.Path)
+}
+
+// readDir is os.ReadDir without its sort: the names are collected into
+// a set and sorted by Files, and os.ReadDir's slices.SortFunc over
+// fs.DirEntry is a generic pdqsort of its own in the helper.
+func readDir(dir string) ([]fs.DirEntry, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.ReadDir(-1)
 }

@@ -64,6 +64,7 @@ func flagWords(fs []Flag) []string {
 }
 
 // shellQuote quotes s for a POSIX shell (bash and zsh read it the same).
+//
 //go:noinline
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
