@@ -2,7 +2,6 @@ package binfmt
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 
 	"golang.org/x/sys/unix"
@@ -40,10 +39,10 @@ func kernelError(action string, err error) error {
 	case errors.Is(err, unix.EINVAL):
 		sentinel = ErrInvalid
 	default:
-		return fmt.Errorf("%s: %w", action, err)
+		return errorf("%s: %w", action, err)
 	}
 	// The sentinel says what the errno says, with the hint besides: adding
 	// the errno too would say it twice ("no such entry (no such file or
 	// directory)", "...user namespace) (operation not permitted)").
-	return fmt.Errorf("%s: %w", action, sentinel)
+	return errorf("%s: %w", action, sentinel)
 }

@@ -629,13 +629,13 @@ func readConf(path string) ([]byte, error) {
 	case fi.Mode()&os.ModeCharDevice != 0:
 		return nil, nil
 	case !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+		return nil, errorf("not a regular file (%v)", fi.Mode().Type())
 	case fi.Size() > maxConf:
-		return nil, fmt.Errorf("%d bytes, more than the %d a binfmt.d file may have", fi.Size(), maxConf)
+		return nil, errorf("%d bytes, more than the %d a binfmt.d file may have", fi.Size(), maxConf)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxConf+1))
 	if err == nil && len(data) > maxConf {
-		err = fmt.Errorf("more than the %d bytes a binfmt.d file may have", maxConf)
+		err = errorf("more than the %d bytes a binfmt.d file may have", maxConf)
 	}
 	return data, err
 }

@@ -1,7 +1,6 @@
 package binfmtctl
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 )
@@ -73,19 +72,19 @@ func (f *flagSet) Parse(args []string) error {
 		}
 		short := a[1] != '-'
 		if strings.HasPrefix(a, "---") {
-			return fmt.Errorf("bad flag syntax: %s", a)
+			return errorf("bad flag syntax: %s", a)
 		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		d := f.lookup(name, short)
 		switch {
 		case d == nil && short:
-			return fmt.Errorf("unknown shorthand flag: %q in %s", name, a)
+			return errorf("unknown shorthand flag: %q in %s", name, a)
 		case d == nil:
-			return fmt.Errorf("unknown flag: --%s", name)
+			return errorf("unknown flag: --%s", name)
 		case d.b != nil && hasValue:
 			v, err := strconv.ParseBool(value)
 			if err != nil {
-				return fmt.Errorf("invalid argument %q for %q flag: want true or false", value, a)
+				return errorf("invalid argument %q for %q flag: want true or false", value, a)
 			}
 			*d.b = v
 		case d.b != nil:
@@ -96,7 +95,7 @@ func (f *flagSet) Parse(args []string) error {
 			i++
 			*d.str = args[i]
 		default:
-			return fmt.Errorf("flag needs an argument: %s", a)
+			return errorf("flag needs an argument: %s", a)
 		}
 	}
 	return nil

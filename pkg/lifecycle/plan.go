@@ -473,7 +473,7 @@ func Plan(s Snapshot, ch Change) Result {
 			if err != nil {
 				// Refused; what was this package's under that name goes.
 				if !refused {
-					r.Errors = append(r.Errors, fmt.Errorf("%s: %w", st.Def, err))
+					r.Errors = append(r.Errors, errorf("%s: %w", st.Def, err))
 				}
 				if mine[name] {
 					drop()

@@ -392,7 +392,7 @@ func (m *Manager) pruneOne(fs *binfmt.FS, e EntryStatus) error {
 		return err
 	}
 	if live.Interpreter != e.Interpreter || live.Flags != e.Flags {
-		return fmt.Errorf("pruning %q: it changed while it was examined; leaving it", e.Name)
+		return errorf("pruning %q: it changed while it was examined; leaving it", e.Name)
 	}
 	if err := fs.Unregister(e.Name); err != nil {
 		return err
