@@ -333,7 +333,19 @@ func isHex(c byte) bool {
 }
 
 // HasFlag reports whether the entry carries flag c.
+//
+//go:noinline
 func (e Entry) HasFlag(c byte) bool { return strings.IndexByte(e.Flags, c) >= 0 }
+
+// putField writes one field of a register string, del first. It is a
+// call, not inlined into each of RegisterString's ten fields: the
+// Builder's checks made those 600-odd instructions of the helper.
+//
+//go:noinline
+func putField(b *strings.Builder, del byte, s string) {
+	b.WriteByte(del)
+	b.WriteString(s)
+}
 
 // RegisterString renders the entry as a string for the register file.
 // Printable magic and mask bytes stay literal and the rest are escaped as
@@ -346,7 +358,7 @@ func (e Entry) RegisterString() string {
 	}
 	del := pickDelimiter(used)
 	var b strings.Builder
-	w := func(s string) { b.WriteByte(del); b.WriteString(s) }
+	w := func(s string) { putField(&b, del, s) }
 	w(e.Name)
 	w(string(e.Type))
 	if e.Type == TypeExtension {
