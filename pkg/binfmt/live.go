@@ -201,7 +201,7 @@ func (f *FS) Status() (bool, error) {
 func ParseLive(name string, data []byte) (Live, error) {
 	l := Live{Entry: Entry{Name: name}}
 	bad := func(format string, args ...any) (Live, error) {
-		return Live{}, errorf("parsing entry %q: %w: %s", name, ErrInvalid, fmt.Sprintf(format, args...))
+		return Live{}, badLive(name, format, args...)
 	}
 	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
 	if len(lines) < 3 {
@@ -263,6 +263,14 @@ func ParseLive(name string, data []byte) (Live, error) {
 		}
 	}
 	return l, nil
+}
+
+// badLive is ParseLive's error for entry name, a call rather than a copy
+// of the formatting inlined into each of ParseLive's checks.
+//
+//go:noinline
+func badLive(name, format string, args ...any) error {
+	return errorf("parsing entry %q: %w: %s", name, ErrInvalid, fmt.Sprintf(format, args...))
 }
 
 // Matches reports whether the live entry is what registering e gives:

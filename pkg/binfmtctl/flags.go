@@ -32,6 +32,10 @@ type flagDef struct {
 
 // String defines a string flag stored in p, set to def now. arg names
 // its value in the usage, the manual and the completions ("DIR").
+//
+// Not inlined: every command defines its flags with it.
+//
+//go:noinline
 func (f *flagSet) String(p *string, name, arg, def, usage string) {
 	*p = def
 	f.flags = append(f.flags, &flagDef{name: name, arg: arg, usage: usage, def: def, str: p})
@@ -39,6 +43,10 @@ func (f *flagSet) String(p *string, name, arg, def, usage string) {
 
 // Bool defines a boolean flag stored in p, set to false now. short is its
 // one-letter form, or "".
+//
+// Not inlined: every command defines its flags with it.
+//
+//go:noinline
 func (f *flagSet) Bool(p *bool, name, short, usage string) {
 	*p = false
 	f.flags = append(f.flags, &flagDef{name: name, short: short, usage: usage, b: p})
