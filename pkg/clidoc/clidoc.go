@@ -135,6 +135,8 @@ func (p *Program) Check() error {
 }
 
 // flagSpellings returns "--name" and, if any, "-s".
+//
+//go:noinline
 func flagSpellings(f Flag) []string {
 	s := []string{"--" + f.Name}
 	if f.Short != "" {

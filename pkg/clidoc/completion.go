@@ -153,6 +153,8 @@ func (c Completion) empty() bool {
 	return len(c.Words) == 0 && !c.Files && !c.Dirs && !c.Commands && c.Dynamic == ""
 }
 
+//
+//go:noinline
 func (c Completion) words(p *Program) []string {
 	w := append([]string(nil), c.Words...)
 	if c.Commands {

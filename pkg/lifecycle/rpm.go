@@ -331,6 +331,8 @@ func ConfNames(files []string, dirs []string) []string {
 	return names
 }
 
+//
+//go:noinline
 func dedupe(s []string) []string {
 	seen := map[string]bool{}
 	out := s[:0]

@@ -89,6 +89,8 @@ const recordHeader = "# binfmtctl record 1\n"
 type Claims map[string][]binfmt.Entry
 
 // Owns reports whether live is one of the package's claims.
+//
+//go:noinline
 func (c Claims) Owns(l binfmt.Live) bool {
 	for _, e := range c[l.Name] {
 		if l.Matches(e) {
@@ -99,6 +101,8 @@ func (c Claims) Owns(l binfmt.Live) bool {
 }
 
 // Names returns the claimed entry names, sorted.
+//
+//go:noinline
 func (c Claims) Names() []string {
 	names := make([]string, 0, len(c))
 	for n := range c {
@@ -119,6 +123,8 @@ func (c Claims) Add(e binfmt.Entry) {
 }
 
 // Clone returns a copy that can be changed without changing c.
+//
+//go:noinline
 func (c Claims) Clone() Claims {
 	out := make(Claims, len(c))
 	for n, es := range c {
