@@ -334,6 +334,8 @@ func isHex(c byte) bool {
 
 // HasFlag reports whether the entry carries flag c.
 //
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
 //go:noinline
 func (e Entry) HasFlag(c byte) bool { return strings.IndexByte(e.Flags, c) >= 0 }
 

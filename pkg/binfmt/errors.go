@@ -23,6 +23,8 @@ var (
 // kernelError translates an errno from a binfmt_misc operation into one of
 // the sentinels, in one place, so every caller reports the same hint.
 //
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
 //go:noinline
 func kernelError(action string, err error) error {
 	if err == nil {

@@ -107,6 +107,8 @@ type unsafeError struct{ why string }
 
 func (e *unsafeError) Error() string { return e.why }
 
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
 //go:noinline
 func unsafef(format string, args ...any) error {
 	return &unsafeError{fmt.Sprintf(format, args...)}

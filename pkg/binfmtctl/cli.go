@@ -74,6 +74,8 @@ type ctx struct {
 	annotate       bool
 }
 
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
 //go:noinline
 func (c *ctx) errorf(format string, args ...any) {
 	fmt.Fprintf(c.stderr, "binfmtctl: "+format+"\n", args...)
@@ -640,6 +642,8 @@ func readConf(path string) ([]byte, error) {
 	return data, err
 }
 
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
 //go:noinline
 func writeStrings(w io.Writer, parts ...string) {
 	for _, p := range parts {

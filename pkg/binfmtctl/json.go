@@ -27,6 +27,8 @@ type kv struct {
 
 type arr []jsonValue
 
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
 //go:noinline
 func renderJSON(v jsonValue) string {
 	var b jsonBuf
@@ -39,9 +41,13 @@ func renderJSON(v jsonValue) string {
 // checks. JSON output is not on any hot path.
 type jsonBuf struct{ strings.Builder }
 
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
 //go:noinline
 func (b *jsonBuf) str(s string) { b.WriteString(s) }
 
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
 //go:noinline
 func (b *jsonBuf) byte(c byte) { b.WriteByte(c) }
 

@@ -136,6 +136,8 @@ func (p *Program) Check() error {
 
 // flagSpellings returns "--name" and, if any, "-s".
 //
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
 //go:noinline
 func flagSpellings(f Flag) []string {
 	s := []string{"--" + f.Name}

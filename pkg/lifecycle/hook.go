@@ -25,6 +25,8 @@ type Manager struct {
 	Notices io.Writer
 }
 
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
 //go:noinline
 func (m *Manager) notice(format string, args ...any) {
 	if m.Notices != nil {

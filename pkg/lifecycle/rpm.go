@@ -331,6 +331,7 @@ func ConfNames(files []string, dirs []string) []string {
 	return names
 }
 
+// Not inlined: one copy for its many callers keeps binfmtctl small.
 //
 //go:noinline
 func dedupe(s []string) []string {

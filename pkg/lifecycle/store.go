@@ -90,6 +90,8 @@ type Claims map[string][]binfmt.Entry
 
 // Owns reports whether live is one of the package's claims.
 //
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
 //go:noinline
 func (c Claims) Owns(l binfmt.Live) bool {
 	for _, e := range c[l.Name] {
@@ -101,6 +103,8 @@ func (c Claims) Owns(l binfmt.Live) bool {
 }
 
 // Names returns the claimed entry names, sorted.
+//
+// Not inlined: one copy for its many callers keeps binfmtctl small.
 //
 //go:noinline
 func (c Claims) Names() []string {
@@ -123,6 +127,8 @@ func (c Claims) Add(e binfmt.Entry) {
 }
 
 // Clone returns a copy that can be changed without changing c.
+//
+// Not inlined: one copy for its many callers keeps binfmtctl small.
 //
 //go:noinline
 func (c Claims) Clone() Claims {
