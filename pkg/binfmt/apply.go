@@ -2,7 +2,6 @@ package binfmt
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 
 	"golang.org/x/sys/unix"
@@ -105,7 +104,7 @@ func (f *FS) apply(l Line, mayExist bool, reg int, s []byte) (Action, error) {
 		return Failed, err
 	}
 	if err := f.registerOn(reg, l.Name, s); err != nil {
-		return Failed, fmt.Errorf("%w (the previous entry %q was removed to replace it)", err, l.Name)
+		return Failed, errorf("%w (the previous entry %q was removed to replace it)", err, l.Name)
 	}
 	return Replaced, nil
 }

@@ -2,11 +2,9 @@ package binfmt
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -53,7 +51,7 @@ func (c Config) host(p string) string {
 // fs.ErrNotExist when no directory has it.
 func (c Config) Lookup(name string) (File, error) {
 	if name == "" || strings.Contains(name, "/") || name == "." || name == ".." {
-		return File{}, fmt.Errorf("looking up binfmt.d file %q: not a plain file name", name)
+		return File{}, errorf("looking up binfmt.d file %q: not a plain file name", name)
 	}
 	var f File
 	for _, dir := range ConfigDirs {
@@ -64,7 +62,7 @@ func (c Config) Lookup(name string) (File, error) {
 			continue
 		}
 		if err != nil {
-			return File{}, fmt.Errorf("looking up binfmt.d file %q: %w", p, &fs.PathError{Op: "lstat", Path: p, Err: err})
+			return File{}, errorf("looking up binfmt.d file %q: %w", p, &fs.PathError{Op: "lstat", Path: p, Err: err})
 		}
 		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			continue
@@ -80,7 +78,7 @@ func (c Config) Lookup(name string) (File, error) {
 		f = File{Name: name, Path: p, Masked: masked}
 	}
 	if f.Path == "" {
-		return File{}, fmt.Errorf("looking up binfmt.d file %q in %s: %w", name, strings.Join(ConfigDirs, ", "), fs.ErrNotExist)
+		return File{}, errorf("looking up binfmt.d file %q in %s: %w", name, strings.Join(ConfigDirs, ", "), fs.ErrNotExist)
 	}
 	return f, nil
 }
@@ -94,7 +92,7 @@ func (c Config) masked(p string, st *unix.Stat_t) (bool, error) {
 	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
 		target, err := readlink(c.host(p))
 		if err != nil {
-			return false, fmt.Errorf("reading link %q: %w", p, err)
+			return false, errorf("reading link %q: %w", p, err)
 		}
 		if target == "/dev/null" {
 			return true, nil
@@ -120,12 +118,12 @@ func (c Config) masked(p string, st *unix.Stat_t) (bool, error) {
 func (c Config) Files() ([]File, error) {
 	names := map[string]bool{}
 	for _, dir := range ConfigDirs {
-		ents, err := os.ReadDir(c.host(dir))
+		ents, err := readDir(c.host(dir))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("listing %q: %w", dir, err)
+			return nil, errorf("listing %q: %w", dir, err)
 		}
 		for _, e := range ents {
 			// systemd skips hidden files (hidden_or_backup_file).
@@ -138,7 +136,7 @@ func (c Config) Files() ([]File, error) {
 	for n := range names {
 		sorted = append(sorted, n)
 	}
-	sort.Strings(sorted)
+	sortStrings(sorted)
 	files := make([]File, 0, len(sorted))
 	for _, n := range sorted {
 		f, err := c.Lookup(n)
@@ -155,16 +153,16 @@ func (c Config) Files() ([]File, error) {
 func (c Config) Resolve(arg string) (File, error) {
 	if !filepath.IsAbs(arg) {
 		if strings.Contains(arg, "/") {
-			return File{}, fmt.Errorf("resolving %q: want an absolute path or a bare file name", arg)
+			return File{}, errorf("resolving %q: want an absolute path or a bare file name", arg)
 		}
 		return c.Lookup(arg)
 	}
 	var st unix.Stat_t
 	if err := unix.Lstat(c.host(arg), &st); err != nil {
-		return File{}, fmt.Errorf("resolving binfmt.d file %q: %w", arg, &fs.PathError{Op: "lstat", Path: arg, Err: err})
+		return File{}, errorf("resolving binfmt.d file %q: %w", arg, &fs.PathError{Op: "lstat", Path: arg, Err: err})
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		return File{}, fmt.Errorf("resolving binfmt.d file %q: is a directory", arg)
+		return File{}, errorf("resolving binfmt.d file %q: is a directory", arg)
 	}
 	masked, err := c.masked(arg, &st)
 	if err != nil {
@@ -182,4 +180,16 @@ func (c Config) Load(f File) ([]Line, []error) {
 	// Errors and lines name the path as the system sees it, not with
 	// the root prefix.
 	return parseFileAs(c.host(f.Path), f.Path)
+}
+
+// readDir is os.ReadDir without its sort: the names are collected into
+// a set and sorted by Files, and os.ReadDir's slices.SortFunc over
+// fs.DirEntry is a generic pdqsort of its own in the helper.
+func readDir(dir string) ([]fs.DirEntry, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.ReadDir(-1)
 }

@@ -88,10 +88,10 @@ func (e *LineError) Unwrap() error { return e.Err }
 func ParseLine(s string) (Entry, error) {
 	var e Entry
 	if len(s) < minRegisterLength {
-		return e, fmt.Errorf("%w: line is %d bytes, the kernel needs at least %d", ErrInvalid, len(s), minRegisterLength)
+		return e, errorf("%w: line is %d bytes, the kernel needs at least %d", ErrInvalid, len(s), minRegisterLength)
 	}
 	if len(s) > MaxRegisterLength {
-		return e, fmt.Errorf("%w: line is %d bytes, the kernel accepts at most %d", ErrInvalid, len(s), MaxRegisterLength)
+		return e, errorf("%w: line is %d bytes, the kernel accepts at most %d", ErrInvalid, len(s), MaxRegisterLength)
 	}
 	del := s[0]
 	// fs/binfmt_misc.c pads the string with the delimiter past its end
@@ -100,13 +100,13 @@ func ParseLine(s string) (Entry, error) {
 	// string with EINVAL, whatever the flags field holds (verified on
 	// 6.18).
 	if strings.IndexByte("POCF", del) >= 0 {
-		return e, fmt.Errorf("%w: delimiter %q is a flag letter, which the kernel refuses as the delimiter", ErrInvalid, del)
+		return e, errorf("%w: delimiter %q is a flag letter, which the kernel refuses as the delimiter", ErrInvalid, del)
 	}
 	// The kernel reads fields with strchr and string_unescape, which stop
 	// at a NUL byte: it refuses a NUL in most fields and cuts the magic
 	// short at one. Only as the delimiter does a NUL work.
 	if del != 0 && strings.IndexByte(s, 0) >= 0 {
-		return e, fmt.Errorf("%w: line contains a NUL byte", ErrInvalid)
+		return e, errorf("%w: line contains a NUL byte", ErrInvalid)
 	}
 	// name:type:offset:magic:mask:interpreter:flags. The kernel needs the
 	// delimiter after the interpreter; the flags field may be empty.
@@ -117,12 +117,12 @@ func ParseLine(s string) (Entry, error) {
 	for i := range 6 {
 		f, r, ok := strings.Cut(rest, s[:1])
 		if !ok {
-			return e, fmt.Errorf("%w: %d fields separated by %q, want 7 (name:type:offset:magic:mask:interpreter:flags)", ErrInvalid, i+1, del)
+			return e, errorf("%w: %d fields separated by %q, want 7 (name:type:offset:magic:mask:interpreter:flags)", ErrInvalid, i+1, del)
 		}
 		fields[i], rest = f, r
 	}
 	if n := strings.Count(rest, s[:1]); n > 0 {
-		return e, fmt.Errorf("%w: %d fields separated by %q, want 7; the flags field %q holds the delimiter", ErrInvalid, 7+n, del, rest)
+		return e, errorf("%w: %d fields separated by %q, want 7; the flags field %q holds the delimiter", ErrInvalid, 7+n, del, rest)
 	}
 	fields[6] = rest
 	name, typ, offset, magic, mask, interp, flags := fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], fields[6]
@@ -137,61 +137,61 @@ func ParseLine(s string) (Entry, error) {
 	case "E":
 		e.Type = TypeExtension
 	default:
-		return e, fmt.Errorf("%w: type %q, want M (magic) or E (extension)", ErrInvalid, typ)
+		return e, errorf("%w: type %q, want M (magic) or E (extension)", ErrInvalid, typ)
 	}
 
 	if e.Type == TypeMagic {
 		if offset != "" {
 			n, ok := parseOffset(offset)
 			if !ok {
-				return e, fmt.Errorf("%w: offset %q is not a non-negative decimal number", ErrInvalid, offset)
+				return e, errorf("%w: offset %q is not a non-negative decimal number", ErrInvalid, offset)
 			}
 			e.Offset = n
 		}
 		if magic == "" {
-			return e, fmt.Errorf("%w: magic is empty", ErrInvalid)
+			return e, errorf("%w: magic is empty", ErrInvalid)
 		}
 		m, err := unescape(magic)
 		if err != nil {
-			return e, fmt.Errorf("%w: magic %q: %v", ErrInvalid, magic, err)
+			return e, errorf("%w: magic %q: %v", ErrInvalid, magic, err)
 		}
 		e.Magic = m
 		if mask != "" {
 			k, err := unescape(mask)
 			if err != nil {
-				return e, fmt.Errorf("%w: mask %q: %v", ErrInvalid, mask, err)
+				return e, errorf("%w: mask %q: %v", ErrInvalid, mask, err)
 			}
 			if len(k) != len(m) {
-				return e, fmt.Errorf("%w: magic and mask differ in length (%d vs %d bytes)", ErrInvalid, len(m), len(k))
+				return e, errorf("%w: magic and mask differ in length (%d vs %d bytes)", ErrInvalid, len(m), len(k))
 			}
 			e.Mask = k
 		}
 		if e.Offset > bufSize || len(e.Magic) > bufSize-e.Offset {
-			return e, fmt.Errorf("%w: offset %d plus magic length %d is over %d", ErrInvalid, e.Offset, len(e.Magic), bufSize)
+			return e, errorf("%w: offset %d plus magic length %d is over %d", ErrInvalid, e.Offset, len(e.Magic), bufSize)
 		}
 	} else {
 		// The kernel ignores the offset and mask fields of an E entry.
 		if magic == "" {
-			return e, fmt.Errorf("%w: extension is empty", ErrInvalid)
+			return e, errorf("%w: extension is empty", ErrInvalid)
 		}
 		if strings.Contains(magic, "/") {
-			return e, fmt.Errorf("%w: extension %q contains '/'", ErrInvalid, magic)
+			return e, errorf("%w: extension %q contains '/'", ErrInvalid, magic)
 		}
 		// The entry file shows one field a line.
 		if strings.Contains(magic, "\n") {
-			return e, fmt.Errorf("%w: extension %q contains a newline", ErrInvalid, magic)
+			return e, errorf("%w: extension %q contains a newline", ErrInvalid, magic)
 		}
 		e.Magic = []byte(magic)
 	}
 
 	if interp == "" {
-		return e, fmt.Errorf("%w: interpreter is empty", ErrInvalid)
+		return e, errorf("%w: interpreter is empty", ErrInvalid)
 	}
 	if !strings.HasPrefix(interp, "/") {
-		return e, fmt.Errorf("%w: interpreter %q is not an absolute path", ErrInvalid, interp)
+		return e, errorf("%w: interpreter %q is not an absolute path", ErrInvalid, interp)
 	}
 	if strings.Contains(interp, "\n") {
-		return e, fmt.Errorf("%w: interpreter %q contains a newline", ErrInvalid, interp)
+		return e, errorf("%w: interpreter %q contains a newline", ErrInvalid, interp)
 	}
 	e.Interpreter = interp
 
@@ -210,19 +210,19 @@ func ParseLine(s string) (Entry, error) {
 func ValidName(name string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("%w: name is empty", ErrInvalid)
+		return errorf("%w: name is empty", ErrInvalid)
 	case name == "." || name == "..":
-		return fmt.Errorf("%w: name %q is not allowed", ErrInvalid, name)
+		return errorf("%w: name %q is not allowed", ErrInvalid, name)
 	case strings.Contains(name, "/"):
-		return fmt.Errorf("%w: name %q contains '/'", ErrInvalid, name)
+		return errorf("%w: name %q contains '/'", ErrInvalid, name)
 	case name == "register" || name == "status":
-		return fmt.Errorf("%w: name %q is a binfmt_misc control file", ErrInvalid, name)
+		return errorf("%w: name %q is a binfmt_misc control file", ErrInvalid, name)
 	case strings.ContainsAny(name, "\n\x00"):
-		return fmt.Errorf("%w: name %q contains a newline or NUL", ErrInvalid, name)
+		return errorf("%w: name %q contains a newline or NUL", ErrInvalid, name)
 	case len(name) > nameMax:
 		// The kernel's lookup_one_len fails with ENAMETOOLONG, and
 		// systemd-binfmt refuses the line.
-		return fmt.Errorf("%w: name is %d bytes, longer than %d", ErrInvalid, len(name), nameMax)
+		return errorf("%w: name is %d bytes, longer than %d", ErrInvalid, len(name), nameMax)
 	}
 	return nil
 }
@@ -266,7 +266,7 @@ func NormalizeFlags(flags string) (string, error) {
 		case 'F':
 			f = true
 		default:
-			return "", fmt.Errorf("%w: unknown flag %q in %q, want a subset of POCF", ErrInvalid, r, flags)
+			return "", errorf("%w: unknown flag %q in %q, want a subset of POCF", ErrInvalid, r, flags)
 		}
 	}
 	return flagSets[b2i(p)|b2i(o)<<1|b2i(c)<<2|b2i(f)<<3], nil
@@ -296,7 +296,7 @@ func unescape(s string) ([]byte, error) {
 	for i := 0; i+1 < len(s); i++ {
 		if s[i] == '\\' && s[i+1] == 'x' {
 			if i+4 > len(s) || !isHex(s[i+2]) || !isHex(s[i+3]) {
-				return nil, fmt.Errorf("escape %q at byte %d needs two hex digits", s[i:min(i+4, len(s))], i)
+				return nil, errorf("escape %q at byte %d needs two hex digits", s[i:min(i+4, len(s))], i)
 			}
 			i += 3
 		}
@@ -333,7 +333,21 @@ func isHex(c byte) bool {
 }
 
 // HasFlag reports whether the entry carries flag c.
+//
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
+//go:noinline
 func (e Entry) HasFlag(c byte) bool { return strings.IndexByte(e.Flags, c) >= 0 }
+
+// putField writes one field of a register string, del first. It is a
+// call, not inlined into each of RegisterString's ten fields: the
+// Builder's checks made those 600-odd instructions of the helper.
+//
+//go:noinline
+func putField(b *strings.Builder, del byte, s string) {
+	b.WriteByte(del)
+	b.WriteString(s)
+}
 
 // RegisterString renders the entry as a string for the register file.
 // Printable magic and mask bytes stay literal and the rest are escaped as
@@ -346,7 +360,7 @@ func (e Entry) RegisterString() string {
 	}
 	del := pickDelimiter(used)
 	var b strings.Builder
-	w := func(s string) { b.WriteByte(del); b.WriteString(s) }
+	w := func(s string) { putField(&b, del, s) }
 	w(e.Name)
 	w(string(e.Type))
 	if e.Type == TypeExtension {
@@ -444,7 +458,7 @@ func parseText(text, file string) (lines []Line, errs []error, n int) {
 		// systemd-binfmt writes the line with a newline appended, and the
 		// kernel counts that newline against MaxRegisterLength.
 		if len(s) >= MaxRegisterLength {
-			errs = append(errs, &LineError{File: file, Num: n, Err: fmt.Errorf("%w: line is %d bytes; with the newline systemd-binfmt adds, the kernel accepts at most %d", ErrInvalid, len(s), MaxRegisterLength-1)})
+			errs = append(errs, &LineError{File: file, Num: n, Err: errorf("%w: line is %d bytes; with the newline systemd-binfmt adds, the kernel accepts at most %d", ErrInvalid, len(s), MaxRegisterLength-1)})
 			continue
 		}
 		e, perr := ParseLine(s)
@@ -470,7 +484,7 @@ func parseFileAs(path, shown string) ([]Line, []error) {
 	var buf [1024]byte
 	data, err := readConfigInto(path, shown, buf[:])
 	if err != nil {
-		return nil, []error{fmt.Errorf("reading binfmt.d file %q: %w", shown, err)}
+		return nil, []error{errorf("reading binfmt.d file %q: %w", shown, err)}
 	}
 	lines, errs, _ := parseText(string(data), shown)
 	return lines, errs

@@ -2,7 +2,6 @@ package binfmt
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 
 	"golang.org/x/sys/unix"
@@ -23,6 +22,10 @@ var (
 
 // kernelError translates an errno from a binfmt_misc operation into one of
 // the sentinels, in one place, so every caller reports the same hint.
+//
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
+//go:noinline
 func kernelError(action string, err error) error {
 	if err == nil {
 		return nil
@@ -40,10 +43,10 @@ func kernelError(action string, err error) error {
 	case errors.Is(err, unix.EINVAL):
 		sentinel = ErrInvalid
 	default:
-		return fmt.Errorf("%s: %w", action, err)
+		return errorf("%s: %w", action, err)
 	}
 	// The sentinel says what the errno says, with the hint besides: adding
 	// the errno too would say it twice ("no such entry (no such file or
 	// directory)", "...user namespace) (operation not permitted)").
-	return fmt.Errorf("%s: %w", action, sentinel)
+	return errorf("%s: %w", action, sentinel)
 }

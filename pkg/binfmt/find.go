@@ -2,7 +2,6 @@ package binfmt
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -23,7 +22,7 @@ func (f *FS) Find(path string) (Live, error) {
 		return Live{}, err
 	}
 	if !on {
-		return Live{}, fmt.Errorf("finding the handler of %q: %w: binfmt_misc is disabled", path, ErrNotFound)
+		return Live{}, errorf("finding the handler of %q: %w: binfmt_misc is disabled", path, ErrNotFound)
 	}
 	entries, err := f.Entries()
 	if err != nil {
@@ -34,7 +33,7 @@ func (f *FS) Find(path string) (Live, error) {
 			return e, nil
 		}
 	}
-	return Live{}, fmt.Errorf("finding the handler of %q: %w: no enabled entry matches", path, ErrNotFound)
+	return Live{}, errorf("finding the handler of %q: %w: no enabled entry matches", path, ErrNotFound)
 }
 
 // readHead reads what the kernel looks at: the first 256 bytes, padded
@@ -42,12 +41,12 @@ func (f *FS) Find(path string) (Live, error) {
 func readHead(path string) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("finding the handler of %q: %w", path, err)
+		return nil, errorf("finding the handler of %q: %w", path, err)
 	}
 	defer fh.Close()
 	buf := make([]byte, bufSize)
 	if _, err := io.ReadFull(fh, buf); err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return nil, fmt.Errorf("reading %q: %w", path, err)
+		return nil, errorf("reading %q: %w", path, err)
 	}
 	return buf, nil
 }

@@ -3,7 +3,6 @@ package binfmt
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -80,7 +79,7 @@ func NativeSamples() []NativeSample {
 func CheckNative(e Entry, samples []NativeSample, root string) error {
 	for _, s := range samples {
 		if e.Handles(s.Path, s.Head) {
-			return fmt.Errorf("entry %q matches %s: %w through %s, and every such exec would loop", e.Name, s.What, ErrNative, e.Interpreter)
+			return errorf("entry %q matches %s: %w through %s, and every such exec would loop", e.Name, s.What, ErrNative, e.Interpreter)
 		}
 	}
 	p := e.Interpreter
@@ -88,7 +87,7 @@ func CheckNative(e Entry, samples []NativeSample, root string) error {
 		p = filepath.Join(root, p)
 	}
 	if head, err := headOf(p); err == nil && e.Handles(e.Interpreter, head) {
-		return fmt.Errorf("entry %q matches its own interpreter %s: %w (the interpreter would be handed to itself at every exec)", e.Name, e.Interpreter, ErrNative)
+		return errorf("entry %q matches its own interpreter %s: %w (the interpreter would be handed to itself at every exec)", e.Name, e.Interpreter, ErrNative)
 	}
 	return nil
 }
@@ -99,15 +98,15 @@ func CheckNative(e Entry, samples []NativeSample, root string) error {
 func headOf(path string) ([]byte, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, fmt.Errorf("reading the head of %q: %w", path, err)
+		return nil, errorf("reading the head of %q: %w", path, err)
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, fmt.Errorf("reading the head of %q: %w", path, err)
+		return nil, errorf("reading the head of %q: %w", path, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, fmt.Errorf("reading the head of %q: not a regular file", path)
+		return nil, errorf("reading the head of %q: not a regular file", path)
 	}
 	buf := make([]byte, bufSize)
 	for n := 0; n < len(buf); {
@@ -116,7 +115,7 @@ func headOf(path string) ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading the head of %q: %w", path, err)
+			return nil, errorf("reading the head of %q: %w", path, err)
 		}
 		if m == 0 {
 			break

@@ -31,7 +31,7 @@ func writeOnce(fd int, data []byte) error {
 		return err
 	}
 	if n != len(data) {
-		return fmt.Errorf("short write: %d of %d bytes", n, len(data))
+		return errorf("short write: %d of %d bytes", n, len(data))
 	}
 	return nil
 }
@@ -55,10 +55,10 @@ func (f *FS) RegisterString(name, s string) error {
 // its lines, and copies each line into one reused buffer.
 func (f *FS) registerOn(fd int, name string, s []byte) error {
 	if err := ValidName(name); err != nil {
-		return fmt.Errorf("registering %q: %w", name, err)
+		return errorf("registering %q: %w", name, err)
 	}
 	if len(s) > MaxRegisterLength {
-		return fmt.Errorf("registering %q: %w: register string is %d bytes, the kernel accepts at most %d", name, ErrInvalid, len(s), MaxRegisterLength)
+		return errorf("registering %q: %w: register string is %d bytes, the kernel accepts at most %d", name, ErrInvalid, len(s), MaxRegisterLength)
 	}
 	var err error
 	if fd < 0 {
@@ -70,7 +70,7 @@ func (f *FS) registerOn(fd int, name string, s []byte) error {
 		if ok, _ := Mounted(f.Dir); ok {
 			// The register file exists, so ENOENT comes from flag F
 			// opening the interpreter at registration.
-			return fmt.Errorf("registering %q: %w: its interpreter does not exist (flag F opens it when registering)", name, ErrInvalid)
+			return errorf("registering %q: %w: its interpreter does not exist (flag F opens it when registering)", name, ErrInvalid)
 		}
 	}
 	return f.explain(err, "registering %q", name)
@@ -83,7 +83,7 @@ func (f *FS) registerPath() string { return filepath.Join(f.Dir, "register") }
 // every entry of every tool.
 func (f *FS) Unregister(name string) error {
 	if err := ValidName(name); err != nil {
-		return fmt.Errorf("unregistering %q: %w", name, err)
+		return errorf("unregistering %q: %w", name, err)
 	}
 	err := writeFile(filepath.Join(f.Dir, name), []byte("-1"))
 	return f.explain(err, "unregistering %q", name)
@@ -107,7 +107,7 @@ func (f *FS) Disable(name string) error { return f.setEnabled(name, "0") }
 func (f *FS) setEnabled(name, v string) error {
 	action := map[string]string{"1": "enabling", "0": "disabling"}[v]
 	if err := ValidName(name); err != nil {
-		return fmt.Errorf("%s %q: %w", action, name, err)
+		return errorf("%s %q: %w", action, name, err)
 	}
 	err := writeFile(filepath.Join(f.Dir, name), []byte(v))
 	return f.explain(err, "%s %q", action, name)
@@ -123,7 +123,7 @@ func (f *FS) explain(err error, format string, args ...any) error {
 	action := fmt.Sprintf(format, args...)
 	if errors.Is(err, unix.ENOENT) {
 		if ok, _ := Mounted(f.Dir); !ok {
-			return fmt.Errorf("%s: %w", action, ErrNotMounted)
+			return errorf("%s: %w", action, ErrNotMounted)
 		}
 	}
 	return kernelError(action, err)

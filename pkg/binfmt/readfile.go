@@ -71,10 +71,10 @@ func readConfigInto(path, shown string, buf []byte) ([]byte, error) {
 		return nil, &fs.PathError{Op: "fstat", Path: shown, Err: err}
 	}
 	if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG {
-		return nil, fmt.Errorf("it is %s, not a regular file", fileType(t))
+		return nil, errorf("it is %s, not a regular file", fileType(t))
 	}
 	if st.Size > MaxConfigSize {
-		return nil, fmt.Errorf("it is %d bytes, over the limit of %d for a binfmt.d file", st.Size, MaxConfigSize)
+		return nil, errorf("it is %d bytes, over the limit of %d for a binfmt.d file", st.Size, MaxConfigSize)
 	}
 	buf = buf[:0]
 	for {
@@ -95,7 +95,7 @@ func readConfigInto(path, shown string, buf []byte) ([]byte, error) {
 		}
 		buf = buf[:len(buf)+n]
 		if len(buf) > MaxConfigSize {
-			return nil, fmt.Errorf("it grew over the limit of %d bytes for a binfmt.d file while being read", MaxConfigSize)
+			return nil, errorf("it grew over the limit of %d bytes for a binfmt.d file while being read", MaxConfigSize)
 		}
 	}
 }

@@ -85,9 +85,9 @@ func (c *checker) check(e Entry) (warnings []string, err error) {
 		if err := c.walk(e.Interpreter); err != nil {
 			var u *unsafeError
 			if errors.As(err, &u) {
-				return nil, fmt.Errorf("entry %q with flags %s: %w: %s", e.Name, e.Flags, ErrUnsafe, u.why)
+				return nil, errorf("entry %q with flags %s: %w: %s", e.Name, e.Flags, ErrUnsafe, u.why)
 			}
-			return nil, fmt.Errorf("checking interpreter of %q: %w", e.Name, err)
+			return nil, errorf("checking interpreter of %q: %w", e.Name, err)
 		}
 		return nil, nil
 	}
@@ -107,6 +107,9 @@ type unsafeError struct{ why string }
 
 func (e *unsafeError) Error() string { return e.why }
 
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
+//go:noinline
 func unsafef(format string, args ...any) error {
 	return &unsafeError{fmt.Sprintf(format, args...)}
 }
@@ -192,7 +195,7 @@ func (c *checker) walk(p string) error {
 		if j.isLink {
 			lastLink = next
 			if links++; links > maxSymlinks {
-				return fmt.Errorf("resolving %q: too many levels of symbolic links", p)
+				return errorf("resolving %q: too many levels of symbolic links", p)
 			}
 			t := j.target
 			if strings.HasPrefix(t, "/") {
@@ -237,7 +240,7 @@ func (c *checker) look(p string) judged {
 		j.err = unsafef("%q does not exist", p)
 		return j
 	} else if err != nil {
-		j.err = fmt.Errorf("checking %q: %w", p, &fs.PathError{Op: "lstat", Path: p, Err: err})
+		j.err = errorf("checking %q: %w", p, &fs.PathError{Op: "lstat", Path: p, Err: err})
 		return j
 	}
 	if st.Uid != 0 {
@@ -250,7 +253,7 @@ func (c *checker) look(p string) judged {
 		// through; what they lead to is judged as the walk goes on.
 		target, err := readlink(c.host(p))
 		if err != nil {
-			j.err = fmt.Errorf("reading link %q: %w", p, err)
+			j.err = errorf("reading link %q: %w", p, err)
 			return j
 		}
 		if target == "" {
@@ -266,7 +269,7 @@ func (c *checker) look(p string) judged {
 		// procfs directory, wherever it is mounted.
 		var sfs unix.Statfs_t
 		if err := unix.Statfs(c.host(p), &sfs); err != nil {
-			j.err = fmt.Errorf("checking %q: %w", p, &fs.PathError{Op: "statfs", Path: p, Err: err})
+			j.err = errorf("checking %q: %w", p, &fs.PathError{Op: "statfs", Path: p, Err: err})
 			return j
 		}
 		if sfs.Type == procSuperMagic {

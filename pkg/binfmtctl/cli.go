@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"syscall"
 
@@ -75,6 +74,9 @@ type ctx struct {
 	annotate       bool
 }
 
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
+//go:noinline
 func (c *ctx) errorf(format string, args ...any) {
 	fmt.Fprintf(c.stderr, "binfmtctl: "+format+"\n", args...)
 }
@@ -290,7 +292,7 @@ commands:
 	for _, c := range commands {
 		names = append(names, c.name)
 	}
-	sort.Strings(names)
+	sortStrings(names)
 	for _, n := range names {
 		c, _ := lookup(n)
 		fmt.Fprintf(w, "  %-11s %s\n", n, c.summary)
@@ -629,17 +631,20 @@ func readConf(path string) ([]byte, error) {
 	case fi.Mode()&os.ModeCharDevice != 0:
 		return nil, nil
 	case !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+		return nil, errorf("not a regular file (%v)", fi.Mode().Type())
 	case fi.Size() > maxConf:
-		return nil, fmt.Errorf("%d bytes, more than the %d a binfmt.d file may have", fi.Size(), maxConf)
+		return nil, errorf("%d bytes, more than the %d a binfmt.d file may have", fi.Size(), maxConf)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxConf+1))
 	if err == nil && len(data) > maxConf {
-		err = fmt.Errorf("more than the %d bytes a binfmt.d file may have", maxConf)
+		err = errorf("more than the %d bytes a binfmt.d file may have", maxConf)
 	}
 	return data, err
 }
 
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
+//go:noinline
 func writeStrings(w io.Writer, parts ...string) {
 	for _, p := range parts {
 		io.WriteString(w, p)

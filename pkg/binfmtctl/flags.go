@@ -1,7 +1,6 @@
 package binfmtctl
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 )
@@ -33,6 +32,10 @@ type flagDef struct {
 
 // String defines a string flag stored in p, set to def now. arg names
 // its value in the usage, the manual and the completions ("DIR").
+//
+// Not inlined: every command defines its flags with it.
+//
+//go:noinline
 func (f *flagSet) String(p *string, name, arg, def, usage string) {
 	*p = def
 	f.flags = append(f.flags, &flagDef{name: name, arg: arg, usage: usage, def: def, str: p})
@@ -40,6 +43,10 @@ func (f *flagSet) String(p *string, name, arg, def, usage string) {
 
 // Bool defines a boolean flag stored in p, set to false now. short is its
 // one-letter form, or "".
+//
+// Not inlined: every command defines its flags with it.
+//
+//go:noinline
 func (f *flagSet) Bool(p *bool, name, short, usage string) {
 	*p = false
 	f.flags = append(f.flags, &flagDef{name: name, short: short, usage: usage, b: p})
@@ -73,19 +80,19 @@ func (f *flagSet) Parse(args []string) error {
 		}
 		short := a[1] != '-'
 		if strings.HasPrefix(a, "---") {
-			return fmt.Errorf("bad flag syntax: %s", a)
+			return errorf("bad flag syntax: %s", a)
 		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		d := f.lookup(name, short)
 		switch {
 		case d == nil && short:
-			return fmt.Errorf("unknown shorthand flag: %q in %s", name, a)
+			return errorf("unknown shorthand flag: %q in %s", name, a)
 		case d == nil:
-			return fmt.Errorf("unknown flag: --%s", name)
+			return errorf("unknown flag: --%s", name)
 		case d.b != nil && hasValue:
 			v, err := strconv.ParseBool(value)
 			if err != nil {
-				return fmt.Errorf("invalid argument %q for %q flag: want true or false", value, a)
+				return errorf("invalid argument %q for %q flag: want true or false", value, a)
 			}
 			*d.b = v
 		case d.b != nil:
@@ -96,7 +103,7 @@ func (f *flagSet) Parse(args []string) error {
 			i++
 			*d.str = args[i]
 		default:
-			return fmt.Errorf("flag needs an argument: %s", a)
+			return errorf("flag needs an argument: %s", a)
 		}
 	}
 	return nil

@@ -27,55 +27,73 @@ type kv struct {
 
 type arr []jsonValue
 
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
+//go:noinline
 func renderJSON(v jsonValue) string {
-	var b strings.Builder
+	var b jsonBuf
 	writeJSON(&b, v, 0)
 	return b.String()
 }
 
-func writeJSON(b *strings.Builder, v jsonValue, depth int) {
-	nl := func(d int) { b.WriteByte('\n'); b.WriteString(strings.Repeat("  ", d)) }
+// jsonBuf is a strings.Builder whose writes are calls: inlined, each of
+// the writers' hundred-odd writes carried its own copy of the Builder's
+// checks. JSON output is not on any hot path.
+type jsonBuf struct{ strings.Builder }
+
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
+//go:noinline
+func (b *jsonBuf) str(s string) { b.WriteString(s) }
+
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
+//go:noinline
+func (b *jsonBuf) byte(c byte) { b.WriteByte(c) }
+
+func writeJSON(b *jsonBuf, v jsonValue, depth int) {
+	nl := func(d int) { b.byte('\n'); b.str(strings.Repeat("  ", d)) }
 	switch x := v.(type) {
 	case nil:
-		b.WriteString("null")
+		b.str("null")
 	case bool:
-		b.WriteString(strconv.FormatBool(x))
+		b.str(strconv.FormatBool(x))
 	case int:
-		b.WriteString(strconv.Itoa(x))
+		b.str(strconv.Itoa(x))
 	case string:
 		writeJSONString(b, x)
 	case obj:
 		if len(x) == 0 {
-			b.WriteString("{}")
+			b.str("{}")
 			return
 		}
-		b.WriteByte('{')
+		b.byte('{')
 		for i, f := range x {
 			if i > 0 {
-				b.WriteByte(',')
+				b.byte(',')
 			}
 			nl(depth + 1)
 			writeJSONString(b, f.k)
-			b.WriteString(": ")
+			b.str(": ")
 			writeJSON(b, f.v, depth+1)
 		}
 		nl(depth)
-		b.WriteByte('}')
+		b.byte('}')
 	case arr:
 		if len(x) == 0 {
-			b.WriteString("[]")
+			b.str("[]")
 			return
 		}
-		b.WriteByte('[')
+		b.byte('[')
 		for i, e := range x {
 			if i > 0 {
-				b.WriteByte(',')
+				b.byte(',')
 			}
 			nl(depth + 1)
 			writeJSON(b, e, depth+1)
 		}
 		nl(depth)
-		b.WriteByte(']')
+		b.byte(']')
 	default:
 		panic("binfmtctl: no JSON form for a value of this type")
 	}
@@ -83,44 +101,44 @@ func writeJSON(b *strings.Builder, v jsonValue, depth int) {
 
 // writeJSONString quotes s as RFC 8259 requires; invalid UTF-8 becomes
 // U+FFFD, as encoding/json does.
-func writeJSONString(b *strings.Builder, s string) {
+func writeJSONString(b *jsonBuf, s string) {
 	const hex = "0123456789abcdef"
-	b.WriteByte('"')
+	b.byte('"')
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {
 			case c == '"' || c == '\\':
-				b.WriteByte('\\')
-				b.WriteByte(c)
+				b.byte('\\')
+				b.byte(c)
 			case c == '\n':
-				b.WriteString(`\n`)
+				b.str(`\n`)
 			case c == '\r':
-				b.WriteString(`\r`)
+				b.str(`\r`)
 			case c == '\t':
-				b.WriteString(`\t`)
+				b.str(`\t`)
 			case c < 0x20 || c == '<' || c == '>' || c == '&':
-				b.WriteString(`\u00`)
-				b.WriteByte(hex[c>>4])
-				b.WriteByte(hex[c&0xf])
+				b.str(`\u00`)
+				b.byte(hex[c>>4])
+				b.byte(hex[c&0xf])
 			default:
-				b.WriteByte(c)
+				b.byte(c)
 			}
 			i++
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
-			b.WriteString(`\ufffd`)
+			b.str(`\ufffd`)
 		} else if r == '\u2028' || r == '\u2029' {
-			b.WriteString(`\u202`)
-			b.WriteByte(hex[r&0xf])
+			b.str(`\u202`)
+			b.byte(hex[r&0xf])
 		} else {
-			b.WriteString(s[i : i+size])
+			b.str(s[i : i+size])
 		}
 		i += size
 	}
-	b.WriteByte('"')
+	b.byte('"')
 }
 
 func entryJSON(e lifecycle.EntryStatus) obj {

@@ -2,7 +2,6 @@ package clidoc
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -76,7 +75,7 @@ func (p *Program) CommandNames() []string {
 	for _, c := range p.Commands {
 		names = append(names, c.Name)
 	}
-	slices.Sort(names)
+	sortStrings(names)
 	return names
 }
 
@@ -136,6 +135,10 @@ func (p *Program) Check() error {
 }
 
 // flagSpellings returns "--name" and, if any, "-s".
+//
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
+//go:noinline
 func flagSpellings(f Flag) []string {
 	s := []string{"--" + f.Name}
 	if f.Short != "" {

@@ -64,6 +64,10 @@ func flagWords(fs []Flag) []string {
 }
 
 // shellQuote quotes s for a POSIX shell (bash and zsh read it the same).
+//
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
+//go:noinline
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
@@ -151,6 +155,9 @@ func (c Completion) empty() bool {
 	return len(c.Words) == 0 && !c.Files && !c.Dirs && !c.Commands && c.Dynamic == ""
 }
 
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
+//go:noinline
 func (c Completion) words(p *Program) []string {
 	w := append([]string(nil), c.Words...)
 	if c.Commands {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -255,7 +254,7 @@ func (m *Manager) step(fs *binfmt.FS, pkg string, st Step) error {
 			crashPoint("after-unregister")
 		}
 		if err := fs.RegisterString(st.Name, st.Def.RegisterLine()); err != nil {
-			return fmt.Errorf("%s: %w", st.Def, err)
+			return errorf("%s: %w", st.Def, err)
 		}
 		crashPoint("after-register")
 	case Unregister:
@@ -366,7 +365,7 @@ func recordExists(st Store, pkg string) bool {
 func checkDefinition(l binfmt.Line) ([]string, error) {
 	warnings, err := binfmt.CheckInterpreter("/", l.Entry)
 	if err == nil && l.HasFlag('F') && !l.InterpreterExists("/") {
-		return nil, fmt.Errorf("entry %q: %w: interpreter %q does not exist (flag F opens it when registering)", l.Name, binfmt.ErrInvalid, l.Interpreter)
+		return nil, errorf("entry %q: %w: interpreter %q does not exist (flag F opens it when registering)", l.Name, binfmt.ErrInvalid, l.Interpreter)
 	}
 	return warnings, err
 }
@@ -425,7 +424,7 @@ func sortedKeys(m map[string]Claims) []string {
 	for k := range m {
 		out = append(out, k)
 	}
-	sort.Strings(out)
+	sortStrings(out)
 	return out
 }
 

@@ -25,6 +25,9 @@ type Manager struct {
 	Notices io.Writer
 }
 
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
+//go:noinline
 func (m *Manager) notice(format string, args ...any) {
 	if m.Notices != nil {
 		fmt.Fprintf(m.Notices, "binfmtctl: "+format+"\n", args...)
@@ -46,7 +49,7 @@ const (
 func ParseCount(s string) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("parsing rpm's $1 %q: want a number of 0 or more", s)
+		return 0, errorf("parsing rpm's $1 %q: want a number of 0 or more", s)
 	}
 	return n, nil
 }
@@ -89,7 +92,7 @@ func (m *Manager) hook(phase Phase, nevra string, count int) error {
 	case Post:
 		man, err := m.RPM.Manifest(nevra)
 		if err != nil {
-			return fmt.Errorf("hook post %s: %w", nevra, err)
+			return errorf("hook post %s: %w", nevra, err)
 		}
 		return m.Converge(man.Name, man.Files, true)
 	case Preun, Postun:
@@ -99,7 +102,7 @@ func (m *Manager) hook(phase Phase, nevra string, count int) error {
 		// The record is keyed by the name alone.
 		name, err := NameOf(nevra)
 		if err != nil {
-			return fmt.Errorf("hook %s: %w", phase, err)
+			return errorf("hook %s: %w", phase, err)
 		}
 		var manifest func() []string
 		if phase == Preun && m.RPM != nil {
@@ -113,7 +116,7 @@ func (m *Manager) hook(phase Phase, nevra string, count int) error {
 		}
 		return m.apply(Change{Package: name, Adopt: true}, manifest)
 	}
-	return fmt.Errorf("unknown hook phase %q, want post, preun or postun", phase)
+	return errorf("unknown hook phase %q, want post, preun or postun", phase)
 }
 
 // NameOf returns the name part of name-version-release[.arch]: version and
@@ -123,16 +126,16 @@ func (m *Manager) hook(phase Phase, nevra string, count int) error {
 func NameOf(nevr string) (string, error) {
 	parts := strings.Split(nevr, "-")
 	if len(parts) < 3 {
-		return "", fmt.Errorf("%q is not name-version-release", nevr)
+		return "", errorf("%q is not name-version-release", nevr)
 	}
 	for _, vr := range parts[len(parts)-2:] {
 		if !validVerRel(vr) {
-			return "", fmt.Errorf("%q is not name-version-release: %q is not an rpm version or release", nevr, vr)
+			return "", errorf("%q is not name-version-release: %q is not an rpm version or release", nevr, vr)
 		}
 	}
 	name := strings.Join(parts[:len(parts)-2], "-")
 	if err := ValidPackage(name); err != nil {
-		return "", fmt.Errorf("%q: %w", nevr, err)
+		return "", errorf("%q: %w", nevr, err)
 	}
 	return name, nil
 }
@@ -160,7 +163,7 @@ func validVerRel(s string) bool {
 func (m *Manager) Sync(name string) error {
 	ms, err := m.RPM.Installed(name)
 	if err != nil {
-		return fmt.Errorf("sync %s: %w", name, err)
+		return errorf("sync %s: %w", name, err)
 	}
 	var files []string
 	other := ""
@@ -173,7 +176,7 @@ func (m *Manager) Sync(name string) error {
 		files = append(files, man.Files...)
 	}
 	if files == nil && other != "" && !recordExists(m.Store, name) {
-		return fmt.Errorf("sync %s: pass a package name, not %q (it matched %s)", name, name, other)
+		return errorf("sync %s: pass a package name, not %q (it matched %s)", name, name, other)
 	}
 	return m.Converge(name, files, true)
 }

@@ -3,7 +3,6 @@ package lifecycle
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"strings"
@@ -55,7 +54,7 @@ func (r RPM) HookOwners(paths []string) (map[string][]Owner, error) {
 	stdout, stderr, err := run(cmd, args)
 	if err != nil && (stdout == nil || stdout.Len() == 0) {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("asking rpm who owns %q: %s not found in $PATH: is rpm installed?", paths, cmd)
+			return nil, errorf("asking rpm who owns %q: %s not found in $PATH: is rpm installed?", paths, cmd)
 		}
 		// Exit status 1: some file is owned by no package, which the
 		// output says; anything else is a real failure.
@@ -64,7 +63,7 @@ func (r RPM) HookOwners(paths []string) (map[string][]Owner, error) {
 			if stderr != nil {
 				msg = strings.TrimSpace(stderr.String())
 			}
-			return nil, fmt.Errorf("asking rpm who owns %q: %v: %s", paths, err, msg)
+			return nil, errorf("asking rpm who owns %q: %v: %s", paths, err, msg)
 		}
 	}
 	pkgs, perr := ParseHookOwners(stdout)
@@ -114,18 +113,18 @@ func ParseHookOwners(r io.Reader) ([]OwnedFiles, error) {
 			if err == io.EOF {
 				return out, nil
 			}
-			return nil, fmt.Errorf("parsing rpm's owners output: %w", err)
+			return nil, errorf("parsing rpm's owners output: %w", err)
 		}
 		n++
 		line = strings.TrimSuffix(line, "\n")
 		name, ok := strings.CutPrefix(line, "@@ ")
 		if ok {
 			if ValidPackage(name) != nil {
-				return nil, fmt.Errorf("parsing rpm's owners output: line %d: bad package name %q", n, name)
+				return nil, errorf("parsing rpm's owners output: line %d: bad package name %q", n, name)
 			}
 			post, lines, err := readShellWord(br)
 			if err != nil {
-				return nil, fmt.Errorf("parsing rpm's owners output: %%post of %s: %w", name, err)
+				return nil, errorf("parsing rpm's owners output: %%post of %s: %w", name, err)
 			}
 			n += lines
 			out = append(out, OwnedFiles{Owner: Owner{Name: name, Hooks: strings.Contains(post, hookMarker)}})
@@ -147,12 +146,12 @@ func ParseHookOwners(r io.Reader) ([]OwnedFiles, error) {
 func readShellWord(br *bufio.Reader) (string, int, error) {
 	first, err := br.Peek(1)
 	if err != nil {
-		return "", 0, fmt.Errorf("want the quoted scriptlet: %w", err)
+		return "", 0, errorf("want the quoted scriptlet: %w", err)
 	}
 	if first[0] != '\'' {
 		line, err := br.ReadString('\n')
 		if strings.TrimSuffix(line, "\n") != "(none)" {
-			return "", 1, fmt.Errorf("want a quoted scriptlet or (none), got %q (%v)", line, err)
+			return "", 1, errorf("want a quoted scriptlet or (none), got %q (%v)", line, err)
 		}
 		return "", 1, nil
 	}
@@ -163,7 +162,7 @@ func readShellWord(br *bufio.Reader) (string, int, error) {
 		br.ReadByte()
 		part, err := br.ReadString('\'')
 		if err != nil {
-			return "", lines, fmt.Errorf("unterminated quote")
+			return "", lines, errorf("unterminated quote")
 		}
 		lines += strings.Count(part, "\n")
 		b.WriteString(part[:len(part)-1])
@@ -180,7 +179,7 @@ func readShellWord(br *bufio.Reader) (string, int, error) {
 		case err != nil:
 			return "", lines, err
 		case c != '\n':
-			return "", lines, fmt.Errorf("want a newline after the quoted scriptlet, got %q", c)
+			return "", lines, errorf("want a newline after the quoted scriptlet, got %q", c)
 		}
 		return b.String(), lines + 1, nil
 	}

@@ -177,7 +177,7 @@ func effective(files map[string][]ConfFile, gone func(string) bool) (map[string]
 	for b := range files {
 		bases = append(bases, b)
 	}
-	sort.Strings(bases)
+	sortStrings(bases)
 	defs := map[string]def{}
 	winners := map[string]ConfFile{}
 	pos := 0
@@ -301,7 +301,7 @@ func Plan(s Snapshot, ch Change) Result {
 			rest = append(rest, n)
 		}
 	}
-	sort.Strings(rest)
+	sortStrings(rest)
 	names = append(names, rest...)
 
 	var registers, unregisters, leaves []Step
@@ -324,7 +324,7 @@ func Plan(s Snapshot, ch Change) Result {
 					owners = append(owners, p)
 				}
 			}
-			sort.Strings(owners)
+			sortStrings(owners)
 		}
 		ownedByMe := isLive && mineClaims.Owns(live)
 		adoptable := false
@@ -473,7 +473,7 @@ func Plan(s Snapshot, ch Change) Result {
 			if err != nil {
 				// Refused; what was this package's under that name goes.
 				if !refused {
-					r.Errors = append(r.Errors, fmt.Errorf("%s: %w", st.Def, err))
+					r.Errors = append(r.Errors, errorf("%s: %w", st.Def, err))
 				}
 				if mine[name] {
 					drop()
@@ -570,6 +570,6 @@ func NeedOwners(s Snapshot, ch Change) []string {
 			}
 		}
 	}
-	sort.Strings(out)
+	sortStrings(out)
 	return out
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -82,12 +81,12 @@ func (r RPM) queryArgs(what string, qargs ...string) ([]Manifest, error) {
 	stdout, stderr, err := run(cmd, args)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("querying rpm for %q: %s not found in $PATH: is rpm installed?", arg, cmd)
+			return nil, errorf("querying rpm for %q: %s not found in $PATH: is rpm installed?", arg, cmd)
 		}
 		if strings.Contains(stdout.String()+stderr.String(), "is not installed") {
-			return nil, fmt.Errorf("querying rpm for %q: %w", arg, ErrNotInstalled)
+			return nil, errorf("querying rpm for %q: %w", arg, ErrNotInstalled)
 		}
-		return nil, fmt.Errorf("querying rpm for %q: %v: %s", arg, err, strings.TrimSpace(stderr.String()))
+		return nil, errorf("querying rpm for %q: %v: %s", arg, err, strings.TrimSpace(stderr.String()))
 	}
 	return ParseManifests(stdout)
 }
@@ -102,11 +101,11 @@ func (r RPM) queryArgs(what string, qargs ...string) ([]Manifest, error) {
 func (r RPM) Manifest(nevra string) (Manifest, error) {
 	want, err := ParseNEVR(nevra)
 	if err != nil {
-		return Manifest{}, fmt.Errorf("querying rpm for %q: %w", nevra, err)
+		return Manifest{}, errorf("querying rpm for %q: %w", nevra, err)
 	}
 	all, err := r.query(want.Name)
 	if errors.Is(err, ErrNotInstalled) {
-		return Manifest{}, fmt.Errorf("querying rpm for %q: %w", nevra, ErrNotInstalled)
+		return Manifest{}, errorf("querying rpm for %q: %w", nevra, ErrNotInstalled)
 	}
 	if err != nil {
 		return Manifest{}, err
@@ -132,7 +131,7 @@ func pickManifest(nevra string, want NEVR, ms []Manifest) (Manifest, error) {
 		}
 	}
 	if len(match) == 0 {
-		return Manifest{}, fmt.Errorf("querying rpm for %q: %w", nevra, ErrNotInstalled)
+		return Manifest{}, errorf("querying rpm for %q: %w", nevra, ErrNotInstalled)
 	}
 	// A reinstall has two instances of one NEVRA in the database for a
 	// moment, and a multilib package one per arch; both share one name
@@ -170,7 +169,7 @@ func ParseNEVR(s string) (NEVR, error) {
 	n := NEVR{Name: name, Version: vr[0], Release: vr[1]}
 	if e, v, ok := strings.Cut(n.Version, ":"); ok {
 		if e == "" || strings.Trim(e, "0123456789") != "" || v == "" {
-			return NEVR{}, fmt.Errorf("%q is not name-[epoch:]version-release: bad epoch %q", s, e)
+			return NEVR{}, errorf("%q is not name-[epoch:]version-release: bad epoch %q", s, e)
 		}
 		n.Epoch, n.Version = strings.TrimLeft(e, "0"), v
 		if n.Epoch == "" {
@@ -178,7 +177,7 @@ func ParseNEVR(s string) (NEVR, error) {
 		}
 	}
 	if strings.Contains(n.Release, ":") || strings.Contains(n.Version, ":") {
-		return NEVR{}, fmt.Errorf("%q is not name-[epoch:]version-release: stray \":\"", s)
+		return NEVR{}, errorf("%q is not name-[epoch:]version-release: stray \":\"", s)
 	}
 	return n, nil
 }
@@ -202,18 +201,18 @@ func (r RPM) Owners(paths []string) (map[string][]string, error) {
 	stdout, stderr, err := run(cmd, args)
 	if err != nil && stdout == nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("asking rpm who owns %s: %s not found in $PATH: is rpm installed?", strings.Join(paths, " "), cmd)
+			return nil, errorf("asking rpm who owns %s: %s not found in $PATH: is rpm installed?", strings.Join(paths, " "), cmd)
 		}
-		return nil, fmt.Errorf("asking rpm who owns %s: %v", strings.Join(paths, " "), err)
+		return nil, errorf("asking rpm who owns %s: %v", strings.Join(paths, " "), err)
 	}
 	owners, perr := ParseOwners(stdout.String(), paths)
 	if perr == nil && err != nil && len(owners) == 0 {
 		// rpm exits non-zero for a file nobody owns too; with no answer
 		// at all, it failed.
-		return nil, fmt.Errorf("asking rpm who owns %s: %v: %s", strings.Join(paths, " "), err, firstLine(stderr.String()))
+		return nil, errorf("asking rpm who owns %s: %v: %s", strings.Join(paths, " "), err, firstLine(stderr.String()))
 	}
 	if perr != nil {
-		return nil, fmt.Errorf("asking rpm who owns %s: %w: %s", strings.Join(paths, " "), perr, firstLine(stderr.String()))
+		return nil, errorf("asking rpm who owns %s: %w: %s", strings.Join(paths, " "), perr, firstLine(stderr.String()))
 	}
 	return owners, nil
 }
@@ -280,14 +279,14 @@ func ParseManifests(r io.Reader) ([]Manifest, error) {
 		if h, ok := strings.CutPrefix(line, "@"); ok {
 			f := strings.Split(h, " ")
 			if len(f) != 2 && len(f) != 7 || f[0] == "" || f[1] == "" {
-				return nil, fmt.Errorf("parsing rpm query output: line %d: bad header %q", n, h)
+				return nil, errorf("parsing rpm query output: line %d: bad header %q", n, h)
 			}
 			m := Manifest{Name: f[0], NEVRA: f[1]}
 			if len(f) == 7 {
 				tid, err1 := strconv.ParseInt(f[5], 10, 64)
 				inst, err2 := strconv.ParseInt(f[6], 10, 64)
 				if f[2] == "" || f[3] == "" || f[4] == "" || err1 != nil || err2 != nil {
-					return nil, fmt.Errorf("parsing rpm query output: line %d: bad header %q", n, h)
+					return nil, errorf("parsing rpm query output: line %d: bad header %q", n, h)
 				}
 				m.Epoch, m.Version, m.Release, m.InstallTID, m.Instance = f[2], f[3], f[4], tid, inst
 			}
@@ -298,15 +297,15 @@ func ParseManifests(r io.Reader) ([]Manifest, error) {
 			continue
 		}
 		if len(ms) == 0 {
-			return nil, fmt.Errorf("parsing rpm query output: line %d: file %q before any package header", n, line)
+			return nil, errorf("parsing rpm query output: line %d: file %q before any package header", n, line)
 		}
 		if !strings.HasPrefix(line, "/") {
-			return nil, fmt.Errorf("parsing rpm query output: line %d: file %q is not an absolute path", n, line)
+			return nil, errorf("parsing rpm query output: line %d: file %q is not an absolute path", n, line)
 		}
 		ms[len(ms)-1].Files = append(ms[len(ms)-1].Files, line)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("parsing rpm query output: %w", err)
+		return nil, errorf("parsing rpm query output: %w", err)
 	}
 	return ms, nil
 }
@@ -332,6 +331,9 @@ func ConfNames(files []string, dirs []string) []string {
 	return names
 }
 
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
+//go:noinline
 func dedupe(s []string) []string {
 	seen := map[string]bool{}
 	out := s[:0]
@@ -389,7 +391,7 @@ func run(name string, args []string) (stdout, stderr *bytes.Buffer, err error) {
 		return stdout, stderr, err
 	}
 	if !st.Success() {
-		return stdout, stderr, fmt.Errorf("%s", st)
+		return stdout, stderr, errorf("%s", st)
 	}
 	return stdout, stderr, rerr
 }
@@ -416,7 +418,7 @@ func lookPath(name string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+	return "", errorf("%s: %w", name, fs.ErrNotExist)
 }
 
 // firstLine is the first line of rpm's error output, for a one-line

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -111,8 +112,12 @@ func (m *Manager) Status(names ...string) (Report, error) {
 	}
 	m.fileOwners(r.Entries, lives)
 	// By name, for people and diffs; find shows the kernel's order.
-	// slices, not sort.Slice, which would link reflection into the helper.
-	slices.SortFunc(r.Entries, func(a, b EntryStatus) int { return strings.Compare(a.Name, b.Name) })
+	// sort.Slice, not slices.SortFunc: the helper links sort.Slice (and
+	// reflectlite's swapper) anyway, and each slices instantiation is
+	// its own copy of pdqsort. Entry names are unique in the kernel's
+	// table, so the order is the same.
+	es := r.Entries
+	sort.Slice(es, func(i, j int) bool { return es[i].Name < es[j].Name })
 	return r, nil
 }
 
@@ -387,7 +392,7 @@ func (m *Manager) pruneOne(fs *binfmt.FS, e EntryStatus) error {
 		return err
 	}
 	if live.Interpreter != e.Interpreter || live.Flags != e.Flags {
-		return fmt.Errorf("pruning %q: it changed while it was examined; leaving it", e.Name)
+		return errorf("pruning %q: it changed while it was examined; leaving it", e.Name)
 	}
 	if err := fs.Unregister(e.Name); err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -94,6 +93,10 @@ const recordHeader = "# binfmtctl record 1\n"
 type Claims map[string][]binfmt.Entry
 
 // Owns reports whether live is one of the package's claims.
+//
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
+//go:noinline
 func (c Claims) Owns(l binfmt.Live) bool {
 	for _, e := range c[l.Name] {
 		if l.Matches(e) {
@@ -104,12 +107,16 @@ func (c Claims) Owns(l binfmt.Live) bool {
 }
 
 // Names returns the claimed entry names, sorted.
+//
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
+//go:noinline
 func (c Claims) Names() []string {
 	names := make([]string, 0, len(c))
 	for n := range c {
 		names = append(names, n)
 	}
-	sort.Strings(names)
+	sortStrings(names)
 	return names
 }
 
@@ -124,6 +131,10 @@ func (c Claims) Add(e binfmt.Entry) {
 }
 
 // Clone returns a copy that can be changed without changing c.
+//
+// Not inlined: one copy for its many callers keeps binfmtctl small.
+//
+//go:noinline
 func (c Claims) Clone() Claims {
 	out := make(Claims, len(c))
 	for n, es := range c {
@@ -135,7 +146,7 @@ func (c Claims) Clone() Claims {
 // ValidPackage checks a package name before it becomes a file name.
 func ValidPackage(pkg string) error {
 	if pkg == "" || pkg == "." || pkg == ".." || strings.ContainsAny(pkg, "/\x00\n") || strings.HasPrefix(pkg, ".") {
-		return fmt.Errorf("package name %q is not valid", pkg)
+		return errorf("package name %q is not valid", pkg)
 	}
 	return nil
 }
@@ -150,22 +161,22 @@ func checkDir(p string) error {
 		return err
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		return fmt.Errorf("%w: %q is a symlink", ErrUnsafeState, p)
+		return errorf("%w: %q is a symlink", ErrUnsafeState, p)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("%w: %q is not a directory", ErrUnsafeState, p)
+		return errorf("%w: %q is not a directory", ErrUnsafeState, p)
 	}
 	// os.Lstat fills a syscall.Stat_t (not x/sys/unix's type); without
 	// owner information the directory is refused, never assumed safe.
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return fmt.Errorf("%w: %q: no owner information", ErrUnsafeState, p)
+		return errorf("%w: %q: no owner information", ErrUnsafeState, p)
 	}
 	if st.Uid != 0 && int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("%w: %q is owned by uid %d, not root", ErrUnsafeState, p, st.Uid)
+		return errorf("%w: %q is owned by uid %d, not root", ErrUnsafeState, p, st.Uid)
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("%w: %q is writable by group or others (mode %04o)", ErrUnsafeState, p, fi.Mode().Perm())
+		return errorf("%w: %q is writable by group or others (mode %04o)", ErrUnsafeState, p, fi.Mode().Perm())
 	}
 	return nil
 }
@@ -192,7 +203,7 @@ func (s Store) Claims(pkg string) (Claims, error) {
 	}
 	c, err := ParseRecord(data)
 	if err != nil {
-		return c, fmt.Errorf("record %q: %w", p, err)
+		return c, errorf("record %q: %w", p, err)
 	}
 	return c, nil
 }
@@ -204,11 +215,11 @@ func ParseRecord(data []byte) (Claims, error) {
 	c := Claims{}
 	text := string(data)
 	if !strings.HasPrefix(text, "# binfmtctl record ") {
-		return c, fmt.Errorf("%w: no record header", ErrBadRecord)
+		return c, errorf("%w: no record header", ErrBadRecord)
 	}
 	if !strings.HasPrefix(text, recordHeader) {
 		first, _, _ := strings.Cut(text, "\n")
-		return c, fmt.Errorf("%w: unknown record version %q", ErrBadRecord, first)
+		return c, errorf("%w: unknown record version %q", ErrBadRecord, first)
 	}
 	// A claim starts at a line "== NAME", and only at the start of a
 	// line: names and interpreters may contain "== " themselves. The
@@ -216,7 +227,7 @@ func ParseRecord(data []byte) (Claims, error) {
 	sections := strings.Split("\n"+text[len(recordHeader):], "\n== ")
 	var errs []error
 	if strings.TrimSpace(sections[0]) != "" {
-		errs = append(errs, fmt.Errorf("%w: text before the first claim", ErrBadRecord))
+		errs = append(errs, errorf("%w: text before the first claim", ErrBadRecord))
 	}
 	for i, sec := range sections[1:] {
 		name, body, ok := strings.Cut(sec, "\n")
@@ -224,16 +235,16 @@ func ParseRecord(data []byte) (Claims, error) {
 		// from all but the last. A last claim without one was cut inside
 		// a line, where a shorter magic or mask would still parse.
 		if last := i == len(sections)-2; !ok || last && !strings.HasSuffix(body, "\n") {
-			errs = append(errs, fmt.Errorf("%w: claim %q is cut short", ErrBadRecord, name))
+			errs = append(errs, errorf("%w: claim %q is cut short", ErrBadRecord, name))
 			continue
 		}
 		if err := binfmt.ValidName(name); err != nil {
-			errs = append(errs, fmt.Errorf("%w: %v", ErrBadRecord, err))
+			errs = append(errs, errorf("%w: %v", ErrBadRecord, err))
 			continue
 		}
 		e, err := ParseClaim(name, []byte(body))
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%w: %v", ErrBadRecord, err))
+			errs = append(errs, errorf("%w: %v", ErrBadRecord, err))
 			continue
 		}
 		c.Add(e)
@@ -295,7 +306,7 @@ func (s Store) Save(pkg string, c Claims) error {
 	if len(c) == 0 {
 		err := os.Remove(filepath.Join(s.Dir, pkg))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("removing record %q: %w", filepath.Join(s.Dir, pkg), err)
+			return errorf("removing record %q: %w", filepath.Join(s.Dir, pkg), err)
 		}
 		if err == nil {
 			_ = syncDir(s.Dir)
@@ -307,7 +318,7 @@ func (s Store) Save(pkg string, c Claims) error {
 	}
 	data := c.Render()
 	if int64(len(data)) > MaxRecordSize {
-		return fmt.Errorf("%w: the record of %s would be %d bytes for %d entries, more than the %d binfmtctl reads back; nothing registered", ErrRecordTooLarge, pkg, len(data), len(c), MaxRecordSize)
+		return errorf("%w: the record of %s would be %d bytes for %d entries, more than the %d binfmtctl reads back; nothing registered", ErrRecordTooLarge, pkg, len(data), len(c), MaxRecordSize)
 	}
 	if err := mkdirSafe(s.Dir); err != nil {
 		return err
@@ -323,9 +334,9 @@ func readDirNames(dir string) ([]string, error) {
 	defer d.Close()
 	names, err := d.Readdirnames(-1)
 	if err != nil {
-		return nil, fmt.Errorf("listing %q: %w", dir, err)
+		return nil, errorf("listing %q: %w", dir, err)
 	}
-	sort.Strings(names)
+	sortStrings(names)
 	return names, nil
 }
 
@@ -338,20 +349,20 @@ func readNoFollow(p string) ([]byte, error) {
 	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
-			return nil, fmt.Errorf("%w: record %q is a symlink", ErrUnsafeState, p)
+			return nil, errorf("%w: record %q is a symlink", ErrUnsafeState, p)
 		}
-		return nil, fmt.Errorf("reading record %q: %w", p, err)
+		return nil, errorf("reading record %q: %w", p, err)
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, fmt.Errorf("reading record %q: %w", p, err)
+		return nil, errorf("reading record %q: %w", p, err)
 	}
 	if err := checkFile("record", p, &st); err != nil {
 		return nil, err
 	}
 	if st.Size > MaxRecordSize {
-		return nil, fmt.Errorf("reading record %q: %d bytes is more than the %d binfmtctl writes", p, st.Size, MaxRecordSize)
+		return nil, errorf("reading record %q: %d bytes is more than the %d binfmtctl writes", p, st.Size, MaxRecordSize)
 	}
 	buf := make([]byte, st.Size)
 	n := 0
@@ -361,7 +372,7 @@ func readNoFollow(p string) ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading record %q: %w", p, err)
+			return nil, errorf("reading record %q: %w", p, err)
 		}
 		if m == 0 {
 			break
@@ -375,13 +386,13 @@ func readNoFollow(p string) ([]byte, error) {
 // neither root nor the caller, or is writable by group or others.
 func checkFile(what, p string, st *unix.Stat_t) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("%w: %s %q is not a regular file", ErrUnsafeState, what, p)
+		return errorf("%w: %s %q is not a regular file", ErrUnsafeState, what, p)
 	}
 	if st.Uid != 0 && int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("%w: %s %q is owned by uid %d, not root", ErrUnsafeState, what, p, st.Uid)
+		return errorf("%w: %s %q is owned by uid %d, not root", ErrUnsafeState, what, p, st.Uid)
 	}
 	if st.Mode&0o022 != 0 {
-		return fmt.Errorf("%w: %s %q is writable by group or others (mode %04o)", ErrUnsafeState, what, p, st.Mode&0o7777)
+		return errorf("%w: %s %q is writable by group or others (mode %04o)", ErrUnsafeState, what, p, st.Mode&0o7777)
 	}
 	return nil
 }
@@ -389,13 +400,13 @@ func checkFile(what, p string, st *unix.Stat_t) error {
 func mkdirSafe(d string) error {
 	err := unix.Mkdir(d, 0o755)
 	if err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("creating record directory %q: %w", d, err)
+		return errorf("creating record directory %q: %w", d, err)
 	}
 	if err == nil {
 		// Mkdir honours the umask; the record must be readable by all
 		// (status) and writable by root alone.
 		if err := unix.Chmod(d, 0o755); err != nil {
-			return fmt.Errorf("creating record directory %q: %w", d, err)
+			return errorf("creating record directory %q: %w", d, err)
 		}
 		_ = syncDir(filepath.Dir(d))
 	}
@@ -409,7 +420,7 @@ func writeAtomic(dir, name string, data []byte) error {
 	tmp := filepath.Join(dir, "."+name+".tmp")
 	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
-		return fmt.Errorf("writing record %q: %w", tmp, err)
+		return errorf("writing record %q: %w", tmp, err)
 	}
 	f := os.NewFile(uintptr(fd), tmp)
 	_, werr := f.Write(data)
@@ -421,11 +432,11 @@ func writeAtomic(dir, name string, data []byte) error {
 	}
 	if werr != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("writing record %q: %w", tmp, werr)
+		return errorf("writing record %q: %w", tmp, werr)
 	}
 	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("writing record %q: %w", filepath.Join(dir, name), err)
+		return errorf("writing record %q: %w", filepath.Join(dir, name), err)
 	}
 	return syncDir(dir)
 }
@@ -463,20 +474,20 @@ func (s Store) Lock() (unlock func(), err error) {
 	if errors.Is(err, unix.ENOENT) {
 		// A bare root (a fresh image) may have no /run or /var/lib yet.
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return nil, fmt.Errorf("locking %q: %w", p, err)
+			return nil, errorf("locking %q: %w", p, err)
 		}
 		fd, err = open()
 	}
 	if errors.Is(err, unix.ELOOP) {
-		return nil, fmt.Errorf("%w: lock file %q is a symlink", ErrUnsafeState, p)
+		return nil, errorf("%w: lock file %q is a symlink", ErrUnsafeState, p)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("locking %q: %w", p, err)
+		return nil, errorf("locking %q: %w", p, err)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("locking %q: %w", p, err)
+		return nil, errorf("locking %q: %w", p, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != 0 && int(st.Uid) != os.Geteuid() {
 		unix.Close(fd)
@@ -488,7 +499,7 @@ func (s Store) Lock() (unlock func(), err error) {
 		// Readable by others, someone else could open and lock it.
 		if err := unix.Fchmod(fd, 0o600); err != nil {
 			unix.Close(fd)
-			return nil, fmt.Errorf("locking %q: making it root's alone: %w", p, err)
+			return nil, errorf("locking %q: making it root's alone: %w", p, err)
 		}
 	}
 	deadline := time.Now().Add(timeout)
@@ -499,11 +510,11 @@ func (s Store) Lock() (unlock func(), err error) {
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
 			unix.Close(fd)
-			return nil, fmt.Errorf("locking %q: %w", p, err)
+			return nil, errorf("locking %q: %w", p, err)
 		}
 		if time.Now().After(deadline) {
 			unix.Close(fd)
-			return nil, fmt.Errorf("%w: %s is held by another binfmtctl for more than %v", ErrLockTimeout, p, timeout)
+			return nil, errorf("%w: %s is held by another binfmtctl for more than %v", ErrLockTimeout, p, timeout)
 		}
 		time.Sleep(wait)
 	}
