@@ -8,54 +8,82 @@ import (
 	"testing"
 )
 
-// TestTriggerBodies: each file trigger body is valid sh, passes the
-// transaction's rpm ($PPID) and its step to binfmtctl, and can never fail
-// the transaction, binfmtctl present or not.
+// TestTriggerBodies: each file trigger body is Lua that rpm's own Lua
+// runs, passes the transaction's rpm ("-": binfmtctl's parent) and its step
+// to binfmtctl through rpm.execute, with the *.conf files directly in a
+// binfmt.d directory of rpm.next_file's list as arguments, starts nothing
+// when there is nothing to do, and can never fail the transaction,
+// binfmtctl present or not.
 func TestTriggerBodies(t *testing.T) {
-	bodies, _ := filepath.Glob("trigger-*.sh")
+	bodies, _ := filepath.Glob("trigger-*")
 	lua, _ := filepath.Glob("trigger-*.lua")
-	if len(bodies)+len(lua) != 5 {
-		t.Fatalf("trigger bodies %v %v, want the five steps", bodies, lua)
+	if len(bodies) != 5 || len(lua) != 5 {
+		t.Fatalf("trigger bodies %v, want the five steps, all Lua: rpm runs Lua in-process, a shell costs it a fork", bodies)
 	}
+	list := []string{"/usr/lib/binfmt.d", "/usr/lib/binfmt.d/a.conf", "/usr/lib/binfmt.d/sub/x.conf", "/usr/lib/binfmt.d/README", "/etc/binfmt.d/b.conf", "/usr/local/lib/binfmt.d/c.conf", "/usr/lib/binfmt.dx/d.conf"}
+	confs := " /usr/lib/binfmt.d/a.conf /etc/binfmt.d/b.conf /usr/local/lib/binfmt.d/c.conf"
 	for _, f := range lua {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		step := strings.TrimSuffix(strings.TrimPrefix(f, "trigger-"), ".lua")
-		if !strings.Contains(string(b), `rpm.execute, "/usr/bin/binfmtctl", "trigger", "`+step+`", "-")`) {
+		if !strings.Contains(string(b), `rpm.execute, "/usr/bin/binfmtctl", "trigger", "`+step+`", "-"`) {
 			t.Errorf("%s does not run binfmtctl trigger %s - through rpm.execute", f, step)
 		}
 		if strings.Contains(string(b), "%{") {
-			t.Errorf("%s uses a macro", f)
-		}
-		// rpm's own Lua runs it: without /usr/bin/binfmtctl or
-		// /run/systemd/system it does nothing and does not fail.
-		body := strings.ReplaceAll(strings.ReplaceAll(string(b), "/usr/bin/binfmtctl", "/nonexistent/binfmtctl"), "%", "%%")
-		if out, err := exec.Command("rpm", "--eval", "%{lua:"+body+"}").CombinedOutput(); err != nil || strings.Contains(string(out), "error") {
-			t.Errorf("%s does not run in rpm's Lua: %v\n%s", f, err, out)
-		}
-	}
-	for _, f := range bodies {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := string(b)
-		step := strings.TrimSuffix(strings.TrimPrefix(f, "trigger-"), ".sh")
-		if !strings.Contains(body, `/usr/bin/binfmtctl trigger `+step+` "$PPID" || :`) {
-			t.Errorf("%s does not run binfmtctl trigger %s \"$PPID\" || :", f, step)
-		}
-		if strings.Contains(body, "%{") {
 			t.Errorf("%s uses a macro; the bodies are the same in both builds and take none", f)
 		}
-		if out, err := exec.Command("sh", "-n", "-c", body).CombinedOutput(); err != nil {
-			t.Errorf("%s is not valid sh: %v\n%s", f, err, out)
+		wantFiles := step == "leaving" || step == "removing" || step == "guard-after"
+		for _, c := range []struct {
+			files   []string
+			systemd bool
+			want    string // binfmtctl's arguments, "" for not started
+		}{
+			{nil, false, ""},
+			{list, false, map[bool]string{true: "trigger " + step + " -" + confs}[wantFiles]},
+			{[]string{"/usr/lib/binfmt.d"}, true, map[string]string{"early": "trigger early -", "guard-before": "trigger guard-before -", "guard-after": "trigger guard-after -"}[step]},
+			{list, true, map[bool]string{true: "trigger " + step + " -" + confs, false: "trigger " + step + " -"}[wantFiles]},
+		} {
+			// rpm's own Lua runs it, with rpm.next_file as a file
+			// trigger has it, a stand-in binfmtctl that writes its
+			// arguments, and /run/systemd/system there or not.
+			dir := t.TempDir()
+			helper, out, booted := filepath.Join(dir, "binfmtctl"), filepath.Join(dir, "args"), filepath.Join(dir, "system")
+			if err := os.WriteFile(helper, []byte("#!/bin/sh\necho \"$*\" > "+out+"\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if c.systemd {
+				if err := os.Mkdir(booted, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var q []string
+			for _, p := range c.files {
+				q = append(q, `"`+p+`"`)
+			}
+			prelude := "local list = {" + strings.Join(q, ",") + "}; local i = 0; rpm.next_file = function() i = i + 1; return list[i] end\n"
+			body := strings.ReplaceAll(strings.ReplaceAll(string(b), "/usr/bin/binfmtctl", helper), "/run/systemd/system", booted)
+			// %{lua:...} takes its body as it is: no macro expansion.
+			body = prelude + body
+			if o, err := exec.Command("rpm", "--eval", "%{lua:"+body+"}").CombinedOutput(); err != nil || strings.Contains(string(o), "error") {
+				t.Errorf("%s does not run in rpm's Lua: %v\n%s", f, err, o)
+				continue
+			}
+			got, err := os.ReadFile(out)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			if strings.TrimSpace(string(got)) != c.want {
+				t.Errorf("%s with files %q, /run/systemd/system %v: binfmtctl run with %q, want %q (\"\" for not started)", f, c.files, c.systemd, strings.TrimSpace(string(got)), c.want)
+			}
 		}
 		// Without binfmtctl (it is being erased, or another root), the
 		// body succeeds doing nothing.
-		if out, err := exec.Command("sh", "-c", strings.ReplaceAll(body, "/usr/bin/binfmtctl", "/nonexistent/binfmtctl")).CombinedOutput(); err != nil {
-			t.Errorf("%s fails without binfmtctl: %v\n%s", f, err, out)
+		body := strings.ReplaceAll(string(b), "/usr/bin/binfmtctl", "/nonexistent/binfmtctl")
+		body = "rpm.next_file = function() return nil end\n" + body
+		if o, err := exec.Command("rpm", "--eval", "%{lua:"+body+"}").CombinedOutput(); err != nil || strings.Contains(string(o), "error") {
+			t.Errorf("%s fails without binfmtctl: %v\n%s", f, err, o)
 		}
 	}
 }

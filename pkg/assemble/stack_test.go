@@ -34,18 +34,20 @@ func packagesOnStack(t *testing.T, st sandbox.Stack) {
 	helperPkg, main := res.Packages[0].Path, res.Path
 	const evr = "1.0-1"
 	// The helper's file triggers (spec/triggers.yaml) are in both
-	// packages: the shell ones require /bin/sh, the Lua ones rpm's Lua.
+	// packages, all Lua: they require rpm's Lua and no /bin/sh, so the
+	// helper's package needs no shell at all; /bin/sh is the main
+	// package's %post, %preun and %postun.
 	rpmlib := "rpmlib(BuiltinLuaScripts) <= 4.2.2-1\nrpmlib(CompressedFileNames) <= 3.0.4-1\nrpmlib(FileDigests) <= 4.6.0-1\nrpmlib(PayloadFilesHavePrefix) <= 4.0-1\n" +
 		"rpmlib(PayloadIsZstd) <= 5.4.18-1\nrpmlib(RichDependencies) <= 4.12.0-1\n"
 	macros := "rpm_macro(binfmtctl_post)\nrpm_macro(binfmtctl_postun)\nrpm_macro(binfmtctl_preun)\nrpm_macro(binfmtctl_requires)\n"
 	want := map[string]map[string]string{
 		helperPkg: {
-			"--requires":  "(qemu-user-static-go = " + evr + " if qemu-user-static-go)\n/bin/sh\n" + rpmlib,
+			"--requires":  "(qemu-user-static-go = " + evr + " if qemu-user-static-go)\n" + rpmlib,
 			"--provides":  "binfmtctl = " + evr + "\nbinfmtctl(x86-64) = " + evr + "\n" + macros,
 			"--conflicts": "",
 		},
 		main: {
-			"--requires":  "(binfmtctl = " + evr + " if binfmtctl)\n/bin/sh\n/bin/sh\n/bin/sh\n/bin/sh\n" + rpmlib,
+			"--requires":  "(binfmtctl = " + evr + " if binfmtctl)\n/bin/sh\n/bin/sh\n/bin/sh\n" + rpmlib,
 			"--provides":  "qemu-user-static-go = " + evr + "\nqemu-user-static-go(x86-64) = " + evr + "\n" + macros,
 			"--conflicts": "qemu-user-binfmt\nqemu-user-static\nqemu-user-static-aarch64\nqemu-user-static-s390x\n",
 		},

@@ -20,6 +20,10 @@ type helperVariant struct {
 	allCPU               Sample
 }
 
+// shellTriggers and luaTriggers count the helper's triggers of each kind,
+// for the report.
+var shellTriggers, luaTriggers int
+
 // helperPackage builds a package "binfmtctl" with the helper built from
 // this tree and triggers: the ones spec/triggers.yaml declares with their
 // bodies, the same with bodies that do nothing (":" for sh, a comment for
@@ -46,6 +50,11 @@ func helperPackage(t *testing.T, bin, variant string) string {
 		Files: []sandbox.File{{Dst: "/usr/bin/binfmtctl", Src: bin, Mode: 0o755}},
 	}
 	for _, d := range decl {
+		if d.Prog == "<lua>" {
+			luaTriggers++
+		} else {
+			shellTriggers++
+		}
 		body := ":\n"
 		prog := ""
 		if d.Prog == "<lua>" {
@@ -170,10 +179,10 @@ func TestBenchTriggers(t *testing.T) {
 A small package that ships /usr/lib/binfmt.d/oldway-binfmt.conf and never calls the hooks, installed and removed with `+"`dnf`"+` in a root where the helper's package (binfmtctl built from this tree) is installed with the triggers spec/triggers.yaml declares, with the same triggers running only `+"`:`"+`, or with none. One disposable root per variant, no /run/systemd/system (a container host, where the triggers also register and unregister the entry); load average %s at the start. Medians with min–max, wall time.
 
 %s
-The triggers make an install and remove cycle **%.3f×** as long as without them in wall time (target ≤ 1.05×: %s), %.3f× in CPU time. Of the %.0f ms of CPU they add, %.0f ms are the helper's own runs (real − `+"`:`"+`: the snapshots, the rpm owner queries, Plan and the kernel writes) and %.0f ms are rpm running the trigger scriptlets (three shells, two Lua) (`+"`:`"+` − none). CPU is user + system of dnf and everything it waited for, less sensitive than wall time to the load of other work on the machine.
+The triggers make an install and remove cycle **%.3f×** as long as without them in wall time (target ≤ 1.05×: %s), %.3f× in CPU time. Of the %.0f ms of CPU they add, %.0f ms are the helper's own runs (real − `+"`:`"+`: the snapshots, the rpm owner queries, Plan and the kernel writes) and %.0f ms are rpm running the trigger scriptlets (%d shell, %d Lua) (`+"`:`"+` − none). CPU is user + system of dnf and everything it waited for, less sensitive than wall time to the load of other work on the machine.
 
 Reproduce with:
 
     BENCH_REPORT=/tmp/bench.md BENCH_ROUNDS=%d go test -count=1 -timeout 60m -run '^TestBenchTriggers$' -v ./pkg/bench
-`, n, load, Table(header, rows), overhead, verdict, Ratio(real.allCPU, none.allCPU), own+shells, own, shells, n))
+`, n, load, Table(header, rows), overhead, verdict, Ratio(real.allCPU, none.allCPU), own+shells, own, shells, shellTriggers/len(variants), luaTriggers/len(variants), n))
 }

@@ -110,7 +110,7 @@ var commands = []command{
 		}},
 	{name: "hook", args: "post|preun|postun NEVRA COUNT", summary: "run a package scriptlet's hook: NEVRA is the exact package, COUNT is rpm's $1", run: runHook,
 		complete: clidoc.Completion{Words: []string{"post", "preun", "postun"}, FirstOnly: true}},
-	{name: "trigger", args: "leaving|removing|early|guard-before|guard-after PID", summary: "run a step of the rpm file triggers (files on stdin, PID is rpm's)", run: runTrigger,
+	{name: "trigger", args: "leaving|removing|early|guard-before|guard-after PID [FILE...]", summary: "run a step of the rpm file triggers (PID is rpm's; files as arguments, else on stdin)", run: runTrigger,
 		complete: clidoc.Completion{Words: []string{"leaving", "removing", "early", "guard-before", "guard-after"}, FirstOnly: true}},
 	{name: "sync", args: "PACKAGE...", summary: "converge a package's entries on its installed binfmt.d files (after a hook could not run)", run: runSync},
 	{name: "prune", args: "[NAME...]", summary: "list entries that are broken or left behind and what --apply would do; --apply removes them", run: runPrune,
