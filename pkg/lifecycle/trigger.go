@@ -395,8 +395,20 @@ func (m *Manager) flushToCome(fs *binfmt.FS, st *TxState, files []string) error 
 		return err
 	}
 	disk, _ := m.onDisk()
+	raw := map[string][]byte{}
+	for _, e := range st.Snapshot {
+		raw[e.Name] = e.Raw
+	}
 	for _, n := range FlushToCome(st.Snapshot, now, disk, m.goneDefs(st)) {
-		m.notice("entry %q is at risk: rpm ran the file trigger at priority 1000699 before systemd's binfmt trigger (1000700), which flushes every entry and registers only the binfmt.d files, and nothing of binfmtctl runs after it to put this one back; register it again after the transaction", n)
+		again := "register it again after the transaction"
+		if l, err := binfmt.ParseLive(n, raw[n]); err == nil {
+			again += fmt.Sprintf(" (%q to %s/register", l.RegisterString(), fs.Dir)
+			if !l.Enabled {
+				again += fmt.Sprintf(", then 0 to %s/%s", fs.Dir, n)
+			}
+			again += ")"
+		}
+		m.notice("entry %q is at risk: rpm ran the file trigger at priority 1000699 before systemd's binfmt trigger (1000700), which flushes every entry and registers only the binfmt.d files, and nothing of binfmtctl runs after it to put this one back; %s", n, again)
 	}
 	return nil
 }
