@@ -312,7 +312,7 @@ func (s Store) Save(pkg string, c Claims) error {
 	if err := mkdirSafe(s.Dir); err != nil {
 		return err
 	}
-	return writeAtomic(s.Dir, pkg, data)
+	return writeAtomic(s.Dir, pkg, data, true)
 }
 
 func readDirNames(dir string) ([]string, error) {
@@ -405,7 +405,11 @@ func mkdirSafe(d string) error {
 // writeAtomic writes name in dir through a temporary file, fsync and
 // rename, then fsyncs dir, so a crash leaves either the old file or the
 // new one, never a torn one.
-func writeAtomic(dir, name string, data []byte) error {
+// writeAtomic replaces dir/name with data through a temporary file and a
+// rename, so that a reader, or a run killed midway, sees the old bytes or
+// the new ones. durable adds the fsyncs that make it survive a crash of
+// the system too: the records need them, the transaction state does not.
+func writeAtomic(dir, name string, data []byte, durable bool) error {
 	tmp := filepath.Join(dir, "."+name+".tmp")
 	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
@@ -413,7 +417,7 @@ func writeAtomic(dir, name string, data []byte) error {
 	}
 	f := os.NewFile(uintptr(fd), tmp)
 	_, werr := f.Write(data)
-	if werr == nil {
+	if werr == nil && durable {
 		werr = f.Sync()
 	}
 	if cerr := f.Close(); werr == nil {
@@ -426,6 +430,9 @@ func writeAtomic(dir, name string, data []byte) error {
 	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("writing record %q: %w", filepath.Join(dir, name), err)
+	}
+	if !durable {
+		return nil
 	}
 	return syncDir(dir)
 }

@@ -285,7 +285,11 @@ func (t TxStore) Load(id string) (*TxState, error) {
 	return s, nil
 }
 
-// Save writes s.
+// Save writes s, atomically (a rename) but without fsync: the state means
+// nothing after a crash of the system, which empties /run, and where /run
+// is kept Load replaces a damaged or stale state with a fresh one. Each
+// step saves it once; two fsyncs each cost more wall time than the rest of
+// the step where /run is on a disk.
 func (t TxStore) Save(s *TxState) error {
 	if err := os.MkdirAll(filepath.Dir(t.Dir), 0o755); err != nil {
 		return fmt.Errorf("creating %q: %w", filepath.Dir(t.Dir), err)
@@ -296,7 +300,7 @@ func (t TxStore) Save(s *TxState) error {
 	if err := checkDir(t.Dir); err != nil {
 		return err
 	}
-	return writeAtomic(t.Dir, txFile, s.Render())
+	return writeAtomic(t.Dir, txFile, s.Render(), false)
 }
 
 // TxID identifies the transaction run by the process pid (the rpm or dnf
