@@ -85,6 +85,9 @@ func (m *Manager) Trigger(step, tx string, files []string) error {
 	case StepLeaving:
 		errs = append(errs, m.leaving(st, files))
 	case StepRemoving:
+		// A file leaving did not see (it runs only for a helper installed
+		// before the transaction) is leaving all the same: the guard must
+		// not put back what it defined.
 		var unseen []string
 		for _, f := range files {
 			if _, ok := st.leavingFile(f); !ok {
