@@ -63,7 +63,8 @@ func TestTriggerBodies(t *testing.T) {
 				q = append(q, `"`+p+`"`)
 			}
 			prelude := "local list = {" + strings.Join(q, ",") + "}; local i = 0; rpm.next_file = function() i = i + 1; return list[i] end\n"
-			body := strings.ReplaceAll(strings.ReplaceAll(string(b), "/usr/bin/binfmtctl", helper), "/run/systemd/system", booted)
+			// binfmt_misc is not mounted here (TestEarlyOncePerProcess has it).
+			body := strings.NewReplacer("/usr/bin/binfmtctl", helper, "/run/systemd/system", booted, "/proc/sys/fs/binfmt_misc/status", filepath.Join(dir, "status")).Replace(string(b))
 			// %{lua:...} takes its body as it is: no macro expansion.
 			body = prelude + body
 			if o, err := exec.Command("rpm", "--eval", "%{lua:"+body+"}").CombinedOutput(); err != nil || strings.Contains(string(o), "error") {
@@ -84,6 +85,51 @@ func TestTriggerBodies(t *testing.T) {
 		body = "rpm.next_file = function() return nil end\n" + body
 		if o, err := exec.Command("rpm", "--eval", "%{lua:"+body+"}").CombinedOutput(); err != nil || strings.Contains(string(o), "error") {
 			t.Errorf("%s fails without binfmtctl: %v\n%s", f, err, o)
+		}
+	}
+}
+
+// TestEarlyOncePerProcess: where systemd does not run, the early step
+// matters only for the binfmt.d files on disk before the transaction, so
+// its body starts binfmtctl once per rpm process (one Lua state), and
+// only where binfmt_misc is mounted; where systemd runs, every time (the
+// table may change between packages).
+func TestEarlyOncePerProcess(t *testing.T) {
+	b, err := os.ReadFile("trigger-early.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		systemd, binfmt bool
+		want            int
+	}{{false, true, 1}, {false, false, 0}, {true, false, 2}, {true, true, 2}} {
+		dir := t.TempDir()
+		helper, out := filepath.Join(dir, "binfmtctl"), filepath.Join(dir, "runs")
+		if err := os.WriteFile(helper, []byte("#!/bin/sh\necho \"$*\" >> "+out+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		booted, status := filepath.Join(dir, "system"), filepath.Join(dir, "status")
+		if c.systemd {
+			if err := os.Mkdir(booted, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if c.binfmt {
+			if err := os.WriteFile(status, []byte("enabled\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		body := strings.NewReplacer("/usr/bin/binfmtctl", helper, "/run/systemd/system", booted, "/proc/sys/fs/binfmt_misc/status", status).Replace(string(b))
+		// Two packages' %filetriggerin in one rpm process.
+		if o, err := exec.Command("rpm", "--eval", "%{lua:"+body+"\n"+body+"}").CombinedOutput(); err != nil || strings.Contains(string(o), "error") {
+			t.Fatalf("trigger-early.lua does not run in rpm's Lua: %v\n%s", err, o)
+		}
+		got, err := os.ReadFile(out)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(got), "trigger early -\n"); n != c.want {
+			t.Errorf("systemd %v, binfmt_misc %v: binfmtctl started %d times (%q), want %d", c.systemd, c.binfmt, n, got, c.want)
 		}
 	}
 }

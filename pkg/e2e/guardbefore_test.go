@@ -1,5 +1,3 @@
-//go:build knowngaps
-
 package e2e
 
 import (

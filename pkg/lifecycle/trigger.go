@@ -84,14 +84,26 @@ func (m *Manager) Trigger(step, tx string, files []string) error {
 	switch step {
 	case StepLeaving:
 		errs = append(errs, m.leaving(st, files))
+	case StepRemoving:
+		// A file leaving did not see (it runs only for a helper installed
+		// before the transaction) is leaving all the same: the guard must
+		// not put back what it defined.
+		var unseen []string
+		for _, f := range files {
+			if _, ok := st.leavingFile(f); !ok {
+				unseen = append(unseen, f)
+			}
+		}
+		errs = append(errs, m.leaving(st, unseen))
 	case StepEarly:
+		m.see(st)
 		if m.systemdRuns() {
 			errs = append(errs, m.early(st))
 		}
 	case StepGuardBefore:
 		errs = append(errs, m.guardBefore(st))
 	case StepGuardAfter:
-		errs = append(errs, m.guardAfter(st))
+		errs = append(errs, m.guardAfter(st, files))
 	}
 	if step != StepEarly {
 		st.Ran = append(st.Ran, key)
@@ -106,6 +118,7 @@ func (m *Manager) Trigger(step, tx string, files []string) error {
 	case StepRemoving:
 		errs = append(errs, m.cleanupRemoving(st, files))
 	case StepGuardAfter:
+		errs = append(errs, m.cleanupVanished(st))
 		errs = append(errs, m.cleanupInstalled(st, files))
 	}
 	return errors.Join(errs...)
@@ -158,6 +171,83 @@ func (m *Manager) leaving(st *TxState, files []string) error {
 		st.Leaving = append(st.Leaving, lf)
 	}
 	return nil
+}
+
+// see keeps what the binfmt.d files on disk define, the first time a
+// %filetriggerin of the transaction looks: those files may be removed
+// later in the transaction without the leaving step having seen them (it
+// runs before the transaction, only for a helper already installed).
+func (m *Manager) see(st *TxState) {
+	files, _ := m.Config.Files()
+	for _, f := range files {
+		if _, ok := st.seenFile(f.Path); ok {
+			continue
+		}
+		lf := LeavingFile{Path: f.Path}
+		lines, _ := m.Config.Load(f)
+		for _, l := range lines {
+			lf.Lines = append(lf.Lines, l.Raw)
+		}
+		st.Seen = append(st.Seen, lf)
+	}
+}
+
+// vanished are the files an early step saw that are no longer on disk
+// and that the leaving step did not see: the transaction removed them,
+// and only the early step knows what they defined.
+func (m *Manager) vanished(st *TxState) []LeavingFile {
+	var out []LeavingFile
+	for _, f := range st.Seen {
+		if _, ok := st.leavingFile(f.Path); ok {
+			continue
+		}
+		var lst unix.Stat_t
+		if err := unix.Lstat(m.Config.Root+f.Path, &lst); err == nil {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// goneDefs is what the binfmt.d files this transaction removed or
+// replaced defined: those the leaving step saw, and those only an early
+// step saw.
+func (m *Manager) goneDefs(st *TxState) []binfmt.Entry {
+	return leavingDefs(append(append([]LeavingFile(nil), st.Leaving...), m.vanished(st)...))
+}
+
+// cleanupVanished is the erase of the files that vanished (vanished)
+// where systemd's trigger does not run: rpm 6.1 does not run the
+// removing step of a helper that the transaction installs for the files
+// of a package the same transaction erases after it (dnf's order for a
+// swap). Plan with what they defined as replaced and nothing in their
+// place: an entry live exactly as they defined it, that no file on disk
+// defines, goes; one another file defines differently becomes that
+// definition, as at boot. Where systemd's trigger runs it flushed them,
+// and the guard does not put them back.
+func (m *Manager) cleanupVanished(st *TxState) error {
+	if m.systemdRuns() {
+		return nil
+	}
+	gone := m.vanished(st)
+	if len(gone) == 0 {
+		return nil
+	}
+	if _, err := binfmt.Open(m.BinfmtDir); err != nil {
+		return nil
+	}
+	var replaced []ConfFile
+	for _, old := range gone {
+		cf := ConfFile{Path: old.Path}
+		for _, raw := range old.Lines {
+			if e, err := binfmt.ParseLine(raw); err == nil {
+				cf.Lines = append(cf.Lines, binfmt.Line{Entry: e, File: old.Path, Raw: raw})
+			}
+		}
+		replaced = append(replaced, cf)
+	}
+	return m.Apply(Change{Files: []string{}, Replaced: replaced, Adopt: true})
 }
 
 // early keeps the table as it is now, before a package's %post.
@@ -219,7 +309,7 @@ func (m *Manager) guardBefore(st *TxState) error {
 	}
 	if st.HasEarly {
 		disk, _ := m.onDisk()
-		if Flushed(st.Early, now, disk, leavingDefs(st.Leaving)) {
+		if Flushed(st.Early, now, disk, m.goneDefs(st)) {
 			if err := m.restore(fs, st.Early, st); err != nil {
 				return err
 			}
@@ -258,7 +348,7 @@ func Flushed(before, now []RawEntry, onDisk map[string]binfmt.Line, leaving []bi
 
 // guardAfter puts back what systemd-binfmt flushed; cleanupInstalled
 // follows.
-func (m *Manager) guardAfter(st *TxState) error {
+func (m *Manager) guardAfter(st *TxState, files []string) error {
 	if !m.systemdRuns() {
 		return nil // nothing flushes here; guard-before does not run either
 	}
@@ -267,12 +357,84 @@ func (m *Manager) guardAfter(st *TxState) error {
 		return nil
 	}
 	if st.HasRun(StepGuardBefore) {
-		return m.restore(fs, st.Snapshot, st)
+		if err := m.restore(fs, st.Snapshot, st); err != nil {
+			return err
+		}
+		return m.flushToCome(fs, st, files)
 	}
 	// Against the priorities: systemd's trigger may not have run yet.
 	// Snapshot now; guard-before, when it runs, puts back.
 	m.notice("rpm ran the file trigger at priority 1000699 before the one at 1000701, against their priorities: taking the snapshot now, to put back after systemd-binfmt")
 	return m.takeSnapshot(fs, st, StepGuardAfter)
+}
+
+// SystemdBinfmt is the program systemd's binfmt trigger runs.
+const SystemdBinfmt = "/usr/lib/systemd/systemd-binfmt"
+
+// systemdPrefix is the one directory systemd's binfmt trigger watches.
+const systemdPrefix = "/usr/lib/binfmt.d/"
+
+// flushToCome says, one line per entry, which entries an rpm that runs
+// guard-after before systemd's binfmt trigger leaves to its flush: the
+// table is as guard-before saw it (nothing flushed since), yet this
+// transaction installed a file systemd's trigger watches and
+// systemd-binfmt is there to run, so the flush is still to come, and no
+// step of the helper runs after it. The entries at risk are those no
+// binfmt.d file on disk defines: systemd-binfmt registers the others
+// again.
+func (m *Manager) flushToCome(fs *binfmt.FS, st *TxState, files []string) error {
+	watched := false
+	for _, f := range files {
+		watched = watched || strings.HasPrefix(f, systemdPrefix)
+	}
+	if !watched {
+		return nil
+	}
+	if _, err := os.Stat(m.Config.Root + SystemdBinfmt); err != nil {
+		return nil
+	}
+	now, err := m.table(fs)
+	if err != nil {
+		return err
+	}
+	disk, _ := m.onDisk()
+	raw := map[string][]byte{}
+	for _, e := range st.Snapshot {
+		raw[e.Name] = e.Raw
+	}
+	for _, n := range FlushToCome(st.Snapshot, now, disk, m.goneDefs(st)) {
+		again := "register it again after the transaction"
+		if l, err := binfmt.ParseLive(n, raw[n]); err == nil {
+			again += fmt.Sprintf(" (%q to %s/register", l.RegisterString(), fs.Dir)
+			if !l.Enabled {
+				again += fmt.Sprintf(", then 0 to %s/%s", fs.Dir, n)
+			}
+			again += ")"
+		}
+		m.notice("entry %q is at risk: rpm ran the file trigger at priority 1000699 before systemd's binfmt trigger (1000700), which flushes every entry and registers only the binfmt.d files, and nothing of binfmtctl runs after it to put this one back; %s", n, again)
+	}
+	return nil
+}
+
+// FlushToCome returns the entries of the snapshot that a flush still to
+// come would take for good, or none when the table was flushed since the
+// snapshot (the flush is over): the entries no binfmt.d file on disk
+// defines, all still live as the snapshot saw them (same inode).
+func FlushToCome(snapshot, now []RawEntry, onDisk map[string]binfmt.Line, leaving []binfmt.Entry) []string {
+	if Flushed(snapshot, now, onDisk, leaving) {
+		return nil
+	}
+	left := map[string]bool{}
+	for _, l := range leaving {
+		left[l.Name] = true
+	}
+	var out []string
+	for _, e := range snapshot {
+		if _, ok := onDisk[e.Name]; !ok && !left[e.Name] {
+			out = append(out, e.Name)
+		}
+	}
+	return out
 }
 
 func (m *Manager) takeSnapshot(fs *binfmt.FS, st *TxState, by string) error {
@@ -318,7 +480,7 @@ func (m *Manager) restore(fs *binfmt.FS, snapshot []RawEntry, st *TxState) error
 	for i, e := range snapshot {
 		rev[len(snapshot)-1-i] = e
 	}
-	plan := PlanRestore(rev, live, disk, leavingDefs(st.Leaving))
+	plan := PlanRestore(rev, live, disk, m.goneDefs(st))
 	for _, s := range plan.Skipped {
 		m.notice("%s", s)
 	}
@@ -585,6 +747,16 @@ func isPlain(owners []Owner) bool {
 func (m *Manager) systemdRuns() bool {
 	_, err := os.Stat(filepath.Join(m.Config.Root, SystemdBooted))
 	return err == nil
+}
+
+// seenFile returns what an early step recorded for path.
+func (s *TxState) seenFile(path string) (LeavingFile, bool) {
+	for _, l := range s.Seen {
+		if l.Path == path {
+			return l, true
+		}
+	}
+	return LeavingFile{}, false
 }
 
 // leavingFile returns what the leaving step recorded for path.

@@ -210,6 +210,10 @@ func sampleTxState() *TxState {
 			{Path: "/usr/lib/binfmt.d/a b.conf", Owners: []Owner{{Name: "a"}, {Name: "b", Hooks: true}}, Lines: []string{oldway.Raw, extra.Raw}},
 			{Path: "/etc/binfmt.d/x.conf"},
 		},
+		Seen: []LeavingFile{
+			{Path: "/usr/lib/binfmt.d/qemu-aarch64_be-static.conf", Lines: []string{fedora.Raw}},
+			{Path: "/usr/lib/binfmt.d/empty.conf"},
+		},
 	}
 }
 
@@ -227,6 +231,7 @@ func TestTxStateRoundTrip(t *testing.T) {
 		"# binfmtctl transaction 1\nid 1 2\nentry x\n", "# binfmtctl transaction 1\nid 1 2\n  enabled\n",
 		"# binfmtctl transaction 1\nid 1 2\nowner a plain\n", "# binfmtctl transaction 1\nid 1 2\nfile rel\n",
 		"# binfmtctl transaction 1\nid 1 2\nwhat\n",
+		"# binfmtctl transaction 1\nid 1 2\nseen /a.conf\nowner a plain\n", "# binfmtctl transaction 1\nid 1 2\nseen rel\n",
 	} {
 		if _, err := ParseTxState([]byte(bad)); err == nil {
 			t.Errorf("ParseTxState(%q) accepted it", bad)
@@ -346,6 +351,33 @@ func TestFlushed(t *testing.T) {
 	for _, c := range cases {
 		if got := Flushed(before, c.now, disk, c.leaving); got != c.want {
 			t.Errorf("%s: Flushed = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestFlushToCome: guard-after names the entries a flush still to come
+// takes for good (issue 13 point 1, "detect the wrong order and say so"),
+// and nothing once the flush is over or when every entry is a file's.
+func TestFlushToCome(t *testing.T) {
+	snap := []RawEntry{{Name: "admin", Ino: 5}, {Name: "qemu-aarch64", Ino: 6}, {Name: "docker", Ino: 7}}
+	disk := map[string]binfmt.Line{"qemu-aarch64": ours}
+	cases := []struct {
+		name    string
+		snap    []RawEntry
+		now     []RawEntry
+		leaving []binfmt.Entry
+		want    []string
+	}{
+		{"not flushed yet: the entries no file defines", snap, snap, nil, []string{"admin", "docker"}},
+		{"a file's entry registered again by a hook: still to come", snap, []RawEntry{{Name: "admin", Ino: 5}, {Name: "qemu-aarch64", Ino: 9}, {Name: "docker", Ino: 7}}, nil, []string{"admin", "docker"}},
+		{"flushed and put back: over", snap, []RawEntry{{Name: "admin", Ino: 12}, {Name: "qemu-aarch64", Ino: 13}, {Name: "docker", Ino: 14}}, nil, nil},
+		{"flushed, one not put back: over", snap, []RawEntry{{Name: "admin", Ino: 12}, {Name: "qemu-aarch64", Ino: 13}}, nil, nil},
+		{"a leaving file's entry is not at risk", snap, snap, []binfmt.Entry{{Name: "docker"}}, []string{"admin"}},
+		{"only file-defined entries", []RawEntry{{Name: "qemu-aarch64", Ino: 6}}, []RawEntry{{Name: "qemu-aarch64", Ino: 6}}, nil, nil},
+	}
+	for _, c := range cases {
+		if got := FlushToCome(c.snap, c.now, disk, c.leaving); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: FlushToCome = %q, want %q", c.name, got, c.want)
 		}
 	}
 }

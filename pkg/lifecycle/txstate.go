@@ -43,6 +43,8 @@ const txHeader = "# binfmtctl transaction 1\n"
 //	file /usr/lib/binfmt.d/qemu-aarch64-static.conf
 //	owner qemu-user-static-aarch64 plain
 //	line :qemu-aarch64:M::...
+//	seen /usr/lib/binfmt.d/qemu-aarch64_be-static.conf
+//	line :qemu-aarch64_be:M::...
 type TxState struct {
 	// ID identifies the transaction: the rpm process's pid and start
 	// time. A state of another ID is stale and ignored.
@@ -57,6 +59,12 @@ type TxState struct {
 	Early    []RawEntry
 	HasEarly bool
 	Leaving  []LeavingFile
+	// Seen are the binfmt.d files on disk, with their lines, when the
+	// first %filetriggerin of the transaction ran: in the transaction
+	// that installs the helper no leaving step ran, so a file that the
+	// transaction removes later is known only from here (it is gone
+	// from disk by guard-after).
+	Seen []LeavingFile
 }
 
 // RawEntry is a live entry's file, byte for byte, and the inode number of
@@ -128,6 +136,12 @@ func (s *TxState) Render() []byte {
 			fmt.Fprintf(&b, "line %s\n", l)
 		}
 	}
+	for _, f := range s.Seen {
+		fmt.Fprintf(&b, "seen %s\n", f.Path)
+		for _, l := range f.Lines {
+			fmt.Fprintf(&b, "line %s\n", l)
+		}
+	}
 	return []byte(b.String())
 }
 
@@ -145,6 +159,7 @@ func ParseTxState(data []byte) (*TxState, error) {
 	s := &TxState{}
 	var entry *RawEntry
 	var file *LeavingFile
+	seen := false // file is one of Seen, which has no owners
 	var section *[]RawEntry
 	sc := bufio.NewScanner(strings.NewReader(text[len(txHeader):]))
 	sc.Buffer(make([]byte, 4096), maxTxState)
@@ -201,9 +216,17 @@ func ParseTxState(data []byte) (*TxState, error) {
 			}
 			s.Leaving = append(s.Leaving, LeavingFile{Path: val})
 			file = &s.Leaving[len(s.Leaving)-1]
+			seen = false
+		case "seen":
+			if !strings.HasPrefix(val, "/") {
+				return bad("want an absolute path")
+			}
+			s.Seen = append(s.Seen, LeavingFile{Path: val})
+			file = &s.Seen[len(s.Seen)-1]
+			seen = true
 		case "owner":
 			name, kind, ok := strings.Cut(val, " ")
-			if file == nil || !ok || ValidPackage(name) != nil || kind != "hooks" && kind != "plain" {
+			if file == nil || seen || !ok || ValidPackage(name) != nil || kind != "hooks" && kind != "plain" {
 				return bad("want owner PACKAGE hooks|plain after a file")
 			}
 			file.Owners = append(file.Owners, Owner{Name: name, Hooks: kind == "hooks"})
