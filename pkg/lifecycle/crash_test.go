@@ -215,12 +215,18 @@ func crashPointsOn(t *testing.T, st sandbox.Stack) {
 // After each kill both records still claim whatever is live, and the
 // hook run again converges.
 func TestCrashPointsSharedEntry(t *testing.T) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { crashPointsSharedEntryOn(t, st) })
+	}
+}
+
+func crashPointsSharedEntryOn(t *testing.T, st sandbox.Stack) {
 	ns := sandbox.Enter(t)
 	if ns == nil {
 		return
 	}
 	helper := buildHelperTags(t, "crashpoint")
-	r := ns.DNFRoot()
+	r := ns.DNFRootOn(st)
 	bm := r.BinfmtDir
 	state := r.Path("/var/lib/binfmtctl")
 	const (
@@ -237,12 +243,21 @@ func TestCrashPointsSharedEntry(t *testing.T) {
 	setup := func(t *testing.T) {
 		clearEntries(t, bm, "shared")
 		os.RemoveAll(state)
-		// pkg-s1 alone: what its %post did before pkg-s2 came.
-		os.Rename(r.Path("/usr/lib/binfmt.d/s2.conf"), r.Path("/tmp/s2.conf"))
+		// pkg-s1 alone: what its %post did before pkg-s2 came. s2.conf
+		// is parked in /usr/lib, on the same mount: in a host-stack
+		// root /usr is an overlay and /tmp is not, so a move to /tmp
+		// failed with EXDEV (unchecked) and pkg-s1's %post saw both
+		// files; only the sid root, one overlay, moved it.
+		conf, parked := r.Path("/usr/lib/binfmt.d/s2.conf"), r.Path("/usr/lib/s2.conf.parked")
+		if err := os.Rename(conf, parked); err != nil {
+			t.Fatal(err)
+		}
 		if o := runIn(t, r, nil, nil, ctl, "hook", "post", "pkg-s1-1.0-1", "1"); o.code != 0 {
 			t.Fatalf("hook post pkg-s1: %s", o)
 		}
-		os.Rename(r.Path("/tmp/s2.conf"), r.Path("/usr/lib/binfmt.d/s2.conf"))
+		if err := os.Rename(parked, conf); err != nil {
+			t.Fatal(err)
+		}
 	}
 	want := entries(t, line2)
 	kills := 0

@@ -21,11 +21,17 @@ import (
 // the shell %postun, which runs once binfmtctl is gone, acts on it, and
 // neither ever touches an entry the record does not soundly claim.
 func TestForeignRecordShellAndGoAgree(t *testing.T) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { foreignRecordShellAndGoAgreeOn(t, st) })
+	}
+}
+
+func foreignRecordShellAndGoAgreeOn(t *testing.T, st sandbox.Stack) {
 	ns := sandbox.Enter(t)
 	if ns == nil {
 		return
 	}
-	r := ns.DNFRoot()
+	r := ns.DNFRootOn(st)
 	bm := r.BinfmtDir
 	state := r.Path("/var/lib/binfmtctl")
 	rec := filepath.Join(state, "pkg-f")

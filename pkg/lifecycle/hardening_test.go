@@ -52,13 +52,19 @@ func timed(t *testing.T, what string, limit time.Duration, f func()) time.Durati
 // place of the record, a record that is not root's, and a record over
 // 1 MiB.
 func TestHardening(t *testing.T) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { hardeningOn(t, st) })
+	}
+}
+
+func hardeningOn(t *testing.T, st sandbox.Stack) {
 	ns := sandbox.Enter(t)
 	if ns == nil {
 		return
 	}
 	sandbox.Require(t, "/usr/bin/flock", "util-linux")
 	helper := buildHelper(t)
-	r := ns.DNFRoot()
+	r := ns.DNFRootOn(st)
 	bm := r.BinfmtDir
 	state := r.Path("/var/lib/binfmtctl")
 	others := table(t, bm)

@@ -13,12 +13,18 @@ import (
 // the administrator's mask. After every transaction an entry some file on
 // disk still defines is live as that file defines it, and nothing else.
 func TestOwnershipMoreShapes(t *testing.T) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { ownershipMoreShapesOn(t, st) })
+	}
+}
+
+func ownershipMoreShapesOn(t *testing.T, st sandbox.Stack) {
 	ns := sandbox.Enter(t)
 	if ns == nil {
 		return
 	}
 	helper := buildHelper(t)
-	r := ns.DNFRoot()
+	r := ns.DNFRootOn(st)
 	bm := r.BinfmtDir
 	state := r.Path("/var/lib/binfmtctl")
 	ctl := testPkg{name: "ctl", version: "1.0", self: true}

@@ -15,12 +15,18 @@ import (
 // an entry some file on disk still defines is live as that file defines
 // it, and an erase takes away only what no remaining file defines.
 func TestOwnershipFollowsFiles(t *testing.T) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { ownershipFollowsFilesOn(t, st) })
+	}
+}
+
+func ownershipFollowsFilesOn(t *testing.T, st sandbox.Stack) {
 	ns := sandbox.Enter(t)
 	if ns == nil {
 		return
 	}
 	helper := buildHelper(t)
-	r := ns.DNFRoot()
+	r := ns.DNFRootOn(st)
 	bm := r.BinfmtDir
 	state := r.Path("/var/lib/binfmtctl")
 
@@ -177,6 +183,12 @@ func TestOwnershipFollowsFiles(t *testing.T) {
 // defines exactly, are neither adopted nor removed; the root's package
 // still registers and removes its own.
 func TestInstallrootSharesHostTable(t *testing.T) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { installrootSharesHostTableOn(t, st) })
+	}
+}
+
+func installrootSharesHostTableOn(t *testing.T, st sandbox.Stack) {
 	// AtProc: the namespace's own table is at /proc/sys/fs/binfmt_misc,
 	// as the host's is, and the root's /proc shows the same table.
 	ns := sandbox.Enter(t, sandbox.AtProc())
@@ -184,7 +196,7 @@ func TestInstallrootSharesHostTable(t *testing.T) {
 		return
 	}
 	helper := buildHelper(t)
-	r := ns.DNFRoot()
+	r := ns.DNFRootOn(st)
 	bm := r.BinfmtDir
 	const hostLine = ":host-x:M::HOSTX::/bin/true:F"
 	// The host registered it from its own binfmt.d (not in the root).
@@ -229,12 +241,18 @@ func TestInstallrootSharesHostTable(t *testing.T) {
 // makes rpm's own lookup ambiguous, and after an epoch bump, when both
 // instances are in the database.
 func TestExactQuery(t *testing.T) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) { exactQueryOn(t, st) })
+	}
+}
+
+func exactQueryOn(t *testing.T, st sandbox.Stack) {
 	ns := sandbox.Enter(t)
 	if ns == nil {
 		return
 	}
 	helper := buildHelper(t)
-	r := ns.DNFRoot()
+	r := ns.DNFRootOn(st)
 	bm := r.BinfmtDir
 	state := r.Path("/var/lib/binfmtctl")
 	ctl := testPkg{name: "ctl", version: "1.0", self: true}

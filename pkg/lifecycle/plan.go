@@ -495,6 +495,7 @@ func Plan(s Snapshot, ch Change) Result {
 				}
 			}
 		}
+		settleOthers(records, pkg, name, st, isLive, live)
 		switch st.Action {
 		case Register, Replace:
 			registers = append(registers, st)
@@ -519,6 +520,43 @@ func Plan(s Snapshot, ch Change) Result {
 		}
 	}
 	return r
+}
+
+// settleOthers reduces another package's several claims on name to the
+// one the entry is once st is applied. A name has several claims only
+// while one definition replaces another (docs/lifecycle.md, "The
+// record"): a run killed between its intent and its result leaves them,
+// and when the rerun finds nothing to replace (the entry is already
+// what it registers, or not live and registered afresh) no follow
+// drops the old one. Under the lock the entry is then provably the one
+// kept, so the others are not live; the intent still holds them all
+// (apply writes the old claims plus the new), and a step that fails is
+// settled from the old claims against what is live. Nothing is dropped
+// when none of the claims is what the entry will be.
+func settleOthers(records map[string]Claims, pkg, name string, st Step, isLive bool, live binfmt.Live) {
+	var after binfmt.Entry
+	switch {
+	case st.Action == Register || st.Action == Replace:
+		after = st.Def.Entry
+	case st.Action == Leave && isLive:
+		after = live.Entry
+	default:
+		return
+	}
+	for p, c := range records {
+		if p == pkg || len(c[name]) < 2 {
+			continue
+		}
+		var keep []binfmt.Entry
+		for _, e := range c[name] {
+			if SameClaim(e, after) {
+				keep = append(keep, e)
+			}
+		}
+		if len(keep) > 0 {
+			c[name] = keep
+		}
+	}
 }
 
 // SameClaim reports whether two definitions give the same entry file,

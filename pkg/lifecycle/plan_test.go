@@ -218,6 +218,44 @@ func TestPlan(t *testing.T) {
 			order:   []string{"x"},
 		},
 		{
+			// The second package's %post killed after it unregistered
+			// X1: b's record holds X1 and X2 (its intent), nothing is
+			// live. The rerun registers X2 and replaces nothing, so no
+			// follow moves b's claim; X1 is provably not live after it.
+			name: "a killed replace left both claims: the rerun's register keeps the other package's live one",
+			snap: func(t *testing.T) Snapshot {
+				return Snapshot{Files: files(conf(t, usrB, x1), conf(t, usrX, x2)),
+					Claims: map[string]Claims{"b": claims(t, x1, x2), "a": claims(t, x2)}}
+			},
+			change:  Change{Package: "a", Files: []string{usrX}, Repin: true, Adopt: true},
+			steps:   map[string]wantStep{"x": {Register, x2, ""}},
+			records: map[string][]string{"b": {x2}},
+			order:   []string{"x"},
+		},
+		{
+			// Killed after registering X2 (or before the result): X2 is
+			// live and left as it is.
+			name: "a killed replace left both claims: the rerun leaves the entry and drops the claim that is not live",
+			snap: func(t *testing.T) Snapshot {
+				return Snapshot{Files: files(conf(t, usrB, x1), conf(t, usrX, x2)), Live: live(t, x2),
+					Claims: map[string]Claims{"b": claims(t, x1, x2), "a": claims(t, x2)}}
+			},
+			change:  Change{Package: "a", Files: []string{usrX}, Adopt: true},
+			steps:   map[string]wantStep{"x": {Leave, x2, ""}},
+			records: map[string][]string{"b": {x2}},
+		},
+		{
+			// Neither of b's claims is what is live: both are kept, as
+			// nothing proves which one b's own hooks will meet.
+			name: "several claims, none live: the other package's record is kept whole",
+			snap: func(t *testing.T) Snapshot {
+				return Snapshot{Files: files(conf(t, usrB, x1), conf(t, usrX, x2)), Live: live(t, x3),
+					Claims: map[string]Claims{"b": claims(t, x1, x2)}}
+			},
+			change: Change{Package: "a", Files: []string{usrX}, Repin: true, Adopt: true},
+			steps:  map[string]wantStep{"x": {Leave, x2, "registered by someone else"}},
+		},
+		{
 			name: "erase with its claim lost: the entry live as the removed file defined it gives way to the other package's",
 			snap: func(t *testing.T) Snapshot {
 				// a's record is gone; b's claim had followed a's X2.

@@ -224,6 +224,12 @@ func (ns *NS) chrootedRoot(st Stack) *Root {
 		{"binfmt_misc", procBinfmt, "binfmt_misc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
 	}
 	for _, m := range mounts {
+		if m.fstype == "binfmt_misc" && ns.BinfmtDir == procBinfmt {
+			// With AtProc the bound /proc brought the namespace's
+			// binfmt_misc along, as in a host-stack root (see
+			// DNFRootOn): the root shares the table.
+			continue
+		}
 		if err := ns.mount(m.source, filepath.Join(r.Dir, m.target), m.fstype, m.flags, m.data); err != nil {
 			t.Fatalf("setting up the %s dnf root: %v", st.Name, err)
 		}
