@@ -3,7 +3,6 @@ package lifecycle
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -98,13 +97,13 @@ func (s *TxState) HasRun(step string) bool {
 func (s *TxState) Render() []byte {
 	var b strings.Builder
 	b.WriteString(txHeader)
-	fmt.Fprintf(&b, "id %s\n", s.ID)
+	b.WriteString("id " + s.ID + "\n")
 	for _, r := range s.Ran {
-		fmt.Fprintf(&b, "ran %s\n", r)
+		b.WriteString("ran " + r + "\n")
 	}
 	entries := func(es []RawEntry) {
 		for _, e := range es {
-			fmt.Fprintf(&b, "entry %s %d\n", e.Name, e.Ino)
+			b.WriteString("entry " + e.Name + " " + strconv.FormatUint(e.Ino, 10) + "\n")
 			for _, l := range strings.SplitAfter(string(e.Raw), "\n") {
 				if l != "" {
 					b.WriteString("  " + l)
@@ -120,26 +119,26 @@ func (s *TxState) Render() []byte {
 		entries(s.Early)
 	}
 	if s.SnapshotBy != "" {
-		fmt.Fprintf(&b, "snapshot %s\n", s.SnapshotBy)
+		b.WriteString("snapshot " + s.SnapshotBy + "\n")
 		entries(s.Snapshot)
 	}
 	for _, f := range s.Leaving {
-		fmt.Fprintf(&b, "file %s\n", f.Path)
+		b.WriteString("file " + f.Path + "\n")
 		for _, o := range f.Owners {
 			kind := "plain"
 			if o.Hooks {
 				kind = "hooks"
 			}
-			fmt.Fprintf(&b, "owner %s %s\n", o.Name, kind)
+			b.WriteString("owner " + o.Name + " " + kind + "\n")
 		}
 		for _, l := range f.Lines {
-			fmt.Fprintf(&b, "line %s\n", l)
+			b.WriteString("line " + l + "\n")
 		}
 	}
 	for _, f := range s.Seen {
-		fmt.Fprintf(&b, "seen %s\n", f.Path)
+		b.WriteString("seen " + f.Path + "\n")
 		for _, l := range f.Lines {
-			fmt.Fprintf(&b, "line %s\n", l)
+			b.WriteString("line " + l + "\n")
 		}
 	}
 	return []byte(b.String())
@@ -154,7 +153,7 @@ var ErrBadTxState = errors.New("bad transaction state")
 func ParseTxState(data []byte) (*TxState, error) {
 	text := string(data)
 	if !strings.HasPrefix(text, txHeader) {
-		return nil, fmt.Errorf("%w: no %q header", ErrBadTxState, strings.TrimSpace(txHeader))
+		return nil, errorf("%w: no %q header", ErrBadTxState, strings.TrimSpace(txHeader))
 	}
 	s := &TxState{}
 	var entry *RawEntry
@@ -166,7 +165,7 @@ func ParseTxState(data []byte) (*TxState, error) {
 	for n := 2; sc.Scan(); n++ {
 		line := sc.Text()
 		bad := func(why string) (*TxState, error) {
-			return nil, fmt.Errorf("%w: line %d %q: %s", ErrBadTxState, n, line, why)
+			return nil, badTxLine(n, line, why)
 		}
 		if rest, ok := strings.CutPrefix(line, "  "); ok {
 			if entry == nil {
@@ -240,15 +239,23 @@ func ParseTxState(data []byte) (*TxState, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadTxState, err)
+		return nil, errorf("%w: %v", ErrBadTxState, err)
 	}
 	if entry != nil {
 		*section = append(*section, *entry)
 	}
 	if s.ID == "" {
-		return nil, fmt.Errorf("%w: no id", ErrBadTxState)
+		return nil, errorf("%w: no id", ErrBadTxState)
 	}
 	return s, nil
+}
+
+// badTxLine is the error about line n of a transaction file, out of line
+// so that ParseTxState's many cases do not each carry the formatting.
+//
+//go:noinline
+func badTxLine(n int, line, why string) error {
+	return errorf("%w: line %d %q: %s", ErrBadTxState, n, line, why)
 }
 
 // maxTxState bounds the state file: a snapshot of a full table (the
@@ -292,10 +299,10 @@ func (t TxStore) Load(id string) (*TxState, error) {
 // the step where /run is on a disk.
 func (t TxStore) Save(s *TxState) error {
 	if err := os.MkdirAll(filepath.Dir(t.Dir), 0o755); err != nil {
-		return fmt.Errorf("creating %q: %w", filepath.Dir(t.Dir), err)
+		return errorf("creating %q: %w", filepath.Dir(t.Dir), err)
 	}
 	if err := unix.Mkdir(t.Dir, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("creating %q: %w", t.Dir, err)
+		return errorf("creating %q: %w", t.Dir, err)
 	}
 	if err := checkDir(t.Dir); err != nil {
 		return err
@@ -308,21 +315,21 @@ func (t TxStore) Save(s *TxState) error {
 // that a later process with the same pid is another transaction.
 func TxID(procDir string, pid int) (string, error) {
 	if pid <= 1 {
-		return "", fmt.Errorf("transaction process %d: want the pid of rpm (the trigger shell's $PPID)", pid)
+		return "", errorf("transaction process %d: want the pid of rpm (the trigger shell's $PPID)", pid)
 	}
-	b, err := os.ReadFile(filepath.Join(procDir, fmt.Sprint(pid), "stat"))
+	b, err := os.ReadFile(filepath.Join(procDir, strconv.Itoa(pid), "stat"))
 	if err != nil {
-		return "", fmt.Errorf("reading the start time of the transaction process %d: %w", pid, err)
+		return "", errorf("reading the start time of the transaction process %d: %w", pid, err)
 	}
 	// The command name is in parentheses and may hold anything; the
 	// start time is the 22nd field, the 20th after it.
 	i := strings.LastIndexByte(string(b), ')')
 	if i < 0 {
-		return "", fmt.Errorf("reading the start time of process %d: no command name in %q", pid, b)
+		return "", errorf("reading the start time of process %d: no command name in %q", pid, b)
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 20 {
-		return "", fmt.Errorf("reading the start time of process %d: %d fields after the command name", pid, len(f))
+		return "", errorf("reading the start time of process %d: %d fields after the command name", pid, len(f))
 	}
-	return fmt.Sprintf("%d %s", pid, f[19]), nil
+	return strconv.Itoa(pid) + " " + f[19], nil
 }
