@@ -57,7 +57,7 @@ func (m *Manager) Trigger(step, tx string, files []string) error {
 	switch step {
 	case StepLeaving, StepRemoving, StepEarly, StepGuardBefore, StepGuardAfter:
 	default:
-		return fmt.Errorf("unknown trigger step %q, want %s, %s, %s, %s or %s", step, StepLeaving, StepRemoving, StepEarly, StepGuardBefore, StepGuardAfter)
+		return errorf("unknown trigger step %q, want %s, %s, %s, %s or %s", step, StepLeaving, StepRemoving, StepEarly, StepGuardBefore, StepGuardAfter)
 	}
 	unlock, err := m.Store.Lock()
 	if err != nil {
@@ -67,7 +67,7 @@ func (m *Manager) Trigger(step, tx string, files []string) error {
 	st, err := ts.Load(tx)
 	if err != nil {
 		unlock()
-		return fmt.Errorf("trigger %s: %w", step, err)
+		return stepError(step, err)
 	}
 	key := step
 	if step == StepRemoving && len(files) > 0 {
@@ -109,7 +109,7 @@ func (m *Manager) Trigger(step, tx string, files []string) error {
 		st.Ran = append(st.Ran, key)
 	}
 	if err := ts.Save(st); err != nil {
-		errs = append(errs, fmt.Errorf("trigger %s: %w", step, err))
+		errs = append(errs, stepError(step, err))
 	}
 	// The cleanup goes through Apply, the path hooks and sync take, which
 	// takes the lock itself.
@@ -126,6 +126,13 @@ func (m *Manager) Trigger(step, tx string, files []string) error {
 
 func (m *Manager) txStore() TxStore {
 	return TxStore{Dir: filepath.Join(m.Config.Root, DefaultTxDir)}
+}
+
+// stepError says which trigger step failed.
+//
+//go:noinline
+func stepError(step string, err error) error {
+	return errorf("trigger %s: %w", step, err)
 }
 
 // binfmtFiles keeps the *.conf paths directly in a binfmt.d directory:
@@ -502,7 +509,7 @@ func putBack(fs *binfmt.FS, r RawEntry) error {
 		return err
 	}
 	if l.HasFlag('F') && !l.InterpreterExists("/") {
-		return fmt.Errorf("flag F opens the interpreter %s when registering, and it no longer exists", l.Interpreter)
+		return errorf("flag F opens the interpreter %s when registering, and it no longer exists", l.Interpreter)
 	}
 	if err := fs.RegisterString(r.Name, l.RegisterString()); err != nil {
 		return err
@@ -517,7 +524,7 @@ func putBack(fs *binfmt.FS, r RawEntry) error {
 		return err
 	}
 	if string(now) != string(r.Raw) {
-		return fmt.Errorf("registered again, but the kernel shows %q instead of %q", now, r.Raw)
+		return errorf("registered again, but the kernel shows %q instead of %q", now, r.Raw)
 	}
 	return nil
 }
