@@ -97,51 +97,68 @@ func (s *TxState) HasRun(step string) bool {
 func (s *TxState) Render() []byte {
 	var b strings.Builder
 	b.WriteString(txHeader)
-	b.WriteString("id " + s.ID + "\n")
+	txItem(&b, "id", s.ID)
 	for _, r := range s.Ran {
-		b.WriteString("ran " + r + "\n")
-	}
-	entries := func(es []RawEntry) {
-		for _, e := range es {
-			b.WriteString("entry " + e.Name + " " + strconv.FormatUint(e.Ino, 10) + "\n")
-			for _, l := range strings.SplitAfter(string(e.Raw), "\n") {
-				if l != "" {
-					b.WriteString("  " + l)
-				}
-			}
-			if len(e.Raw) > 0 && e.Raw[len(e.Raw)-1] != '\n' {
-				b.WriteString("\n")
-			}
-		}
+		txItem(&b, "ran", r)
 	}
 	if s.HasEarly {
 		b.WriteString("early\n")
-		entries(s.Early)
+		txEntries(&b, s.Early)
 	}
 	if s.SnapshotBy != "" {
-		b.WriteString("snapshot " + s.SnapshotBy + "\n")
-		entries(s.Snapshot)
+		txItem(&b, "snapshot", s.SnapshotBy)
+		txEntries(&b, s.Snapshot)
 	}
 	for _, f := range s.Leaving {
-		b.WriteString("file " + f.Path + "\n")
+		txItem(&b, "file", f.Path)
 		for _, o := range f.Owners {
 			kind := "plain"
 			if o.Hooks {
 				kind = "hooks"
 			}
-			b.WriteString("owner " + o.Name + " " + kind + "\n")
+			txItem(&b, "owner", o.Name+" "+kind)
 		}
-		for _, l := range f.Lines {
-			b.WriteString("line " + l + "\n")
-		}
+		txLines(&b, f.Lines)
 	}
 	for _, f := range s.Seen {
-		b.WriteString("seen " + f.Path + "\n")
-		for _, l := range f.Lines {
-			b.WriteString("line " + l + "\n")
-		}
+		txItem(&b, "seen", f.Path)
+		txLines(&b, f.Lines)
 	}
 	return []byte(b.String())
+}
+
+// txItem writes the line "key val". It and the other writers of Render
+// are not inlined: one copy each keeps binfmtctl small.
+//
+//go:noinline
+func txItem(b *strings.Builder, key, val string) {
+	b.WriteString(key)
+	b.WriteByte(' ')
+	b.WriteString(val)
+	b.WriteByte('\n')
+}
+
+//go:noinline
+func txLines(b *strings.Builder, lines []string) {
+	for _, l := range lines {
+		txItem(b, "line", l)
+	}
+}
+
+//go:noinline
+func txEntries(b *strings.Builder, es []RawEntry) {
+	for _, e := range es {
+		txItem(b, "entry", e.Name+" "+strconv.FormatUint(e.Ino, 10))
+		for _, l := range strings.SplitAfter(string(e.Raw), "\n") {
+			if l != "" {
+				b.WriteString("  ")
+				b.WriteString(l)
+			}
+		}
+		if len(e.Raw) > 0 && e.Raw[len(e.Raw)-1] != '\n' {
+			b.WriteByte('\n')
+		}
+	}
 }
 
 // ErrBadTxState is wrapped by errors about a transaction file that does not
