@@ -181,12 +181,9 @@ func ParseTxState(data []byte) (*TxState, error) {
 	sc.Buffer(make([]byte, 4096), maxTxState)
 	for n := 2; sc.Scan(); n++ {
 		line := sc.Text()
-		bad := func(why string) (*TxState, error) {
-			return nil, badTxLine(n, line, why)
-		}
 		if rest, ok := strings.CutPrefix(line, "  "); ok {
 			if entry == nil {
-				return bad("entry text outside an entry")
+				return nil, badTxLine(n, line, "entry text outside an entry")
 			}
 			entry.Raw = append(entry.Raw, rest+"\n"...)
 			continue
@@ -199,43 +196,43 @@ func ParseTxState(data []byte) (*TxState, error) {
 		switch key {
 		case "id":
 			if s.ID != "" || val == "" {
-				return bad("want one id")
+				return nil, badTxLine(n, line, "want one id")
 			}
 			s.ID = val
 		case "ran":
 			if val == "" {
-				return bad("want a step")
+				return nil, badTxLine(n, line, "want a step")
 			}
 			s.Ran = append(s.Ran, val)
 		case "snapshot":
 			if s.SnapshotBy != "" || val == "" {
-				return bad("want one snapshot")
+				return nil, badTxLine(n, line, "want one snapshot")
 			}
 			s.SnapshotBy = val
 			section = &s.Snapshot
 		case "early":
 			if s.HasEarly || val != "" || s.SnapshotBy != "" {
-				return bad("want one early section, before the snapshot")
+				return nil, badTxLine(n, line, "want one early section, before the snapshot")
 			}
 			s.HasEarly = true
 			section = &s.Early
 		case "entry":
 			name, ino, _ := strings.Cut(val, " ")
-			n, err := strconv.ParseUint(ino, 10, 64)
+			inode, err := strconv.ParseUint(ino, 10, 64)
 			if section == nil || name == "" || strings.Contains(name, "/") || err != nil {
-				return bad("want entry NAME INODE after snapshot or early")
+				return nil, badTxLine(n, line, "want entry NAME INODE after snapshot or early")
 			}
-			entry = &RawEntry{Name: name, Ino: n}
+			entry = &RawEntry{Name: name, Ino: inode}
 		case "file":
 			if !strings.HasPrefix(val, "/") {
-				return bad("want an absolute path")
+				return nil, badTxLine(n, line, "want an absolute path")
 			}
 			s.Leaving = append(s.Leaving, LeavingFile{Path: val})
 			file = &s.Leaving[len(s.Leaving)-1]
 			seen = false
 		case "seen":
 			if !strings.HasPrefix(val, "/") {
-				return bad("want an absolute path")
+				return nil, badTxLine(n, line, "want an absolute path")
 			}
 			s.Seen = append(s.Seen, LeavingFile{Path: val})
 			file = &s.Seen[len(s.Seen)-1]
@@ -243,16 +240,16 @@ func ParseTxState(data []byte) (*TxState, error) {
 		case "owner":
 			name, kind, ok := strings.Cut(val, " ")
 			if file == nil || seen || !ok || ValidPackage(name) != nil || kind != "hooks" && kind != "plain" {
-				return bad("want owner PACKAGE hooks|plain after a file")
+				return nil, badTxLine(n, line, "want owner PACKAGE hooks|plain after a file")
 			}
 			file.Owners = append(file.Owners, Owner{Name: name, Hooks: kind == "hooks"})
 		case "line":
 			if file == nil {
-				return bad("line outside a file")
+				return nil, badTxLine(n, line, "line outside a file")
 			}
 			file.Lines = append(file.Lines, val)
 		default:
-			return bad("unknown item")
+			return nil, badTxLine(n, line, "unknown item")
 		}
 	}
 	if err := sc.Err(); err != nil {
