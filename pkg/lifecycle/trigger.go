@@ -121,11 +121,18 @@ func (m *Manager) Trigger(step, tx string, files []string) error {
 		errs = append(errs, m.cleanupVanished(st))
 		errs = append(errs, m.cleanupInstalled(st, files))
 	}
-	return errors.Join(errs...)
+	return joinErrors(errs)
 }
 
 func (m *Manager) txStore() TxStore {
 	return TxStore{Dir: filepath.Join(m.Config.Root, DefaultTxDir)}
+}
+
+// joinErrors is errors.Join, called rather than inlined.
+//
+//go:noinline
+func joinErrors(errs []error) error {
+	return errors.Join(errs...)
 }
 
 // stepError says which trigger step failed.
@@ -718,7 +725,7 @@ func (m *Manager) cleanupInstalled(st *TxState, files []string) error {
 	if len(upgraded) > 0 {
 		errs = append(errs, m.Apply(Change{Files: upgraded, Repin: true, Replaced: replaced, Adopt: true}))
 	}
-	return errors.Join(errs...)
+	return joinErrors(errs)
 }
 
 // plain keeps the files that some installed package owns and whose
@@ -767,6 +774,10 @@ func (s *TxState) seenFile(path string) (LeavingFile, bool) {
 }
 
 // leavingFile returns what the leaving step recorded for path.
+//
+// Not inlined: one copy for its callers keeps binfmtctl small.
+//
+//go:noinline
 func (s *TxState) leavingFile(path string) (LeavingFile, bool) {
 	for _, l := range s.Leaving {
 		if l.Path == path {

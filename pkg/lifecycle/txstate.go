@@ -84,6 +84,10 @@ type LeavingFile struct {
 }
 
 // HasRun reports whether step ran in this transaction.
+//
+// Not inlined: one copy for its callers keeps binfmtctl small.
+//
+//go:noinline
 func (s *TxState) HasRun(step string) bool {
 	for _, r := range s.Ran {
 		if r == step {
