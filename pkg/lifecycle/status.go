@@ -132,7 +132,7 @@ func (m *Manager) allClaims() (map[string]Claims, error) {
 		}
 		out[p] = c
 	}
-	return out, errors.Join(append(errs, err)...)
+	return out, joinErrors(append(errs, err))
 }
 
 // definitions maps entry names to the lines of the effective binfmt.d
@@ -382,7 +382,7 @@ func (m *Manager) PruneWith(o PruneOptions) ([]Finding, error) {
 		}
 		out = append(out, f)
 	}
-	return out, errors.Join(failed...)
+	return out, joinErrors(failed)
 }
 
 func (m *Manager) pruneOne(fs *binfmt.FS, e EntryStatus) error {

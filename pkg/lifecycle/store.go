@@ -249,7 +249,7 @@ func ParseRecord(data []byte) (Claims, error) {
 		}
 		c.Add(e)
 	}
-	return c, errors.Join(errs...)
+	return c, joinErrors(errs)
 }
 
 // ErrBadRecord is wrapped by errors about a record that does not parse.
