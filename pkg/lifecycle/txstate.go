@@ -136,10 +136,7 @@ func (s *TxState) Render() []byte {
 //
 //go:noinline
 func txItem(b *strings.Builder, key, val string) {
-	b.WriteString(key)
-	b.WriteByte(' ')
-	b.WriteString(val)
-	b.WriteByte('\n')
+	b.WriteString(key + " " + val + "\n")
 }
 
 //go:noinline
@@ -155,12 +152,11 @@ func txEntries(b *strings.Builder, es []RawEntry) {
 		txItem(b, "entry", e.Name+" "+strconv.FormatUint(e.Ino, 10))
 		for _, l := range strings.SplitAfter(string(e.Raw), "\n") {
 			if l != "" {
-				b.WriteString("  ")
-				b.WriteString(l)
+				b.WriteString("  " + l)
 			}
 		}
 		if len(e.Raw) > 0 && e.Raw[len(e.Raw)-1] != '\n' {
-			b.WriteByte('\n')
+			b.WriteString("\n")
 		}
 	}
 }
