@@ -253,13 +253,7 @@ func (m *Manager) cleanupVanished(st *TxState) error {
 	}
 	var replaced []ConfFile
 	for _, old := range gone {
-		cf := ConfFile{Path: old.Path}
-		for _, raw := range old.Lines {
-			if e, err := binfmt.ParseLine(raw); err == nil {
-				cf.Lines = append(cf.Lines, binfmt.Line{Entry: e, File: old.Path, Raw: raw})
-			}
-		}
-		replaced = append(replaced, cf)
+		replaced = append(replaced, confFileOf(old))
 	}
 	return m.Apply(Change{Files: []string{}, Replaced: replaced, Adopt: true})
 }
@@ -658,6 +652,19 @@ func (m *Manager) cleanupRemoving(st *TxState, files []string) error {
 	return m.Apply(Change{Package: owner, Gone: plain, Adopt: true})
 }
 
+// confFileOf is what the leaving file old defined, as the file it was.
+//
+//go:noinline
+func confFileOf(old LeavingFile) ConfFile {
+	cf := ConfFile{Path: old.Path}
+	for _, raw := range old.Lines {
+		if e, err := binfmt.ParseLine(raw); err == nil {
+			cf.Lines = append(cf.Lines, binfmt.Line{Entry: e, File: old.Path, Raw: raw})
+		}
+	}
+	return cf
+}
+
 // recordedOwner is the package that owns all of files when it has a
 // record (a "binfmtctl sync PACKAGE" made one for a package that never
 // calls the hooks): the cleanup then runs as that package's, so that its
@@ -710,13 +717,7 @@ func (m *Manager) cleanupInstalled(st *TxState, files []string) error {
 			continue
 		}
 		upgraded = append(upgraded, f)
-		cf := ConfFile{Path: old.Path}
-		for _, raw := range old.Lines {
-			if e, err := binfmt.ParseLine(raw); err == nil {
-				cf.Lines = append(cf.Lines, binfmt.Line{Entry: e, File: old.Path, Raw: raw})
-			}
-		}
-		replaced = append(replaced, cf)
+		replaced = append(replaced, confFileOf(old))
 	}
 	var errs []error
 	if len(fresh) > 0 {
