@@ -61,6 +61,7 @@ type RPM struct {
 // database instance that an exact match compares.
 const queryFormat = `@%{NAME} %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH} %{EPOCHNUM} %{VERSION} %{RELEASE} %{INSTALLTID} %{DBINSTANCE}\n[%{FILENAMES}\n]`
 
+//go:noinline
 func (r RPM) query(arg string) ([]Manifest, error) {
 	return r.queryArgs(arg, "-q", "--qf", queryFormat, "--", arg)
 }
