@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -151,7 +150,7 @@ func (f *FS) Entry(name string) (Live, error) {
 	if err := ValidName(name); err != nil {
 		return Live{}, errorf("reading entry %q: %w", name, err)
 	}
-	data, err := readFile(filepath.Join(f.Dir, name))
+	data, err := readFile(joinPath(f.Dir, name))
 	if err != nil {
 		return Live{}, kernelError(fmt.Sprintf("reading entry %q", name), err)
 	}
@@ -164,7 +163,7 @@ func (f *FS) Raw(name string) ([]byte, error) {
 	if err := ValidName(name); err != nil {
 		return nil, errorf("reading entry %q: %w", name, err)
 	}
-	data, err := readFile(filepath.Join(f.Dir, name))
+	data, err := readFile(joinPath(f.Dir, name))
 	if err != nil {
 		return nil, kernelError(fmt.Sprintf("reading entry %q", name), err)
 	}
@@ -173,9 +172,9 @@ func (f *FS) Raw(name string) ([]byte, error) {
 
 // Status reports whether binfmt_misc as a whole is enabled.
 func (f *FS) Status() (bool, error) {
-	data, err := readFile(filepath.Join(f.Dir, "status"))
+	data, err := readFile(joinPath(f.Dir, "status"))
 	if err != nil {
-		return false, kernelError(fmt.Sprintf("reading %q", filepath.Join(f.Dir, "status")), err)
+		return false, kernelError(fmt.Sprintf("reading %q", joinPath(f.Dir, "status")), err)
 	}
 	switch s := strings.TrimSpace(string(data)); s {
 	case "enabled":
@@ -319,7 +318,7 @@ func (e Entry) Status() string {
 func (e Entry) InterpreterExists(root string) bool {
 	p := e.Interpreter
 	if root != "" && root != "/" {
-		p = filepath.Join(root, p)
+		p = joinPath(root, p)
 	}
 	_, err := os.Stat(p)
 	return !errors.Is(err, fs.ErrNotExist)
