@@ -414,7 +414,7 @@ func lookPath(name string) (string, error) {
 			// that user's "rpm" (os/exec's ErrDot, for this reason).
 			continue
 		}
-		p := filepath.Join(dir, name)
+		p := joinPath(dir, name)
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
 			return p, nil
 		}

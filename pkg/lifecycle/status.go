@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -193,7 +192,7 @@ func (m *Manager) describe(fs *binfmt.FS, l binfmt.Live, owners map[string]Claim
 			s.ReplacedFrom = pkg
 		}
 	}
-	if fi, err := os.Stat(filepath.Join(fs.Dir, l.Name)); err == nil {
+	if fi, err := os.Stat(joinPath(fs.Dir, l.Name)); err == nil {
 		s.Registered = fi.ModTime().UTC()
 		s.StalePin = l.HasFlag('F') && replacedSince(l.Interpreter, fi.ModTime())
 	}

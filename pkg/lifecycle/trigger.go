@@ -125,7 +125,7 @@ func (m *Manager) Trigger(step, tx string, files []string) error {
 }
 
 func (m *Manager) txStore() TxStore {
-	return TxStore{Dir: filepath.Join(m.Config.Root, DefaultTxDir)}
+	return TxStore{Dir: joinPath(m.Config.Root, DefaultTxDir)}
 }
 
 // joinErrors is errors.Join, called rather than inlined.
@@ -464,7 +464,7 @@ func (m *Manager) table(fs *binfmt.FS) ([]RawEntry, error) {
 	var out []RawEntry
 	for _, n := range names {
 		var st unix.Stat_t
-		if err := unix.Stat(filepath.Join(fs.Dir, n), &st); err != nil {
+		if err := unix.Stat(joinPath(fs.Dir, n), &st); err != nil {
 			continue
 		}
 		raw, err := fs.Raw(n)
@@ -760,7 +760,7 @@ func isPlain(owners []Owner) bool {
 // systemd-binfmt here: /run/systemd/system exists (systemd's
 // src/rpm/triggers.systemd.in). Only then does anything flush the table.
 func (m *Manager) systemdRuns() bool {
-	_, err := os.Stat(filepath.Join(m.Config.Root, SystemdBooted))
+	_, err := os.Stat(joinPath(m.Config.Root, SystemdBooted))
 	return err == nil
 }
 

@@ -292,7 +292,7 @@ func (t TxStore) Load(id string) (*TxState, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	data, err := readNoFollow(filepath.Join(t.Dir, txFile))
+	data, err := readNoFollow(joinPath(t.Dir, txFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return fresh, nil
 	}
