@@ -43,7 +43,7 @@ func (c Config) host(p string) string {
 	if c.Root == "" || c.Root == "/" {
 		return p
 	}
-	return filepath.Join(c.Root, p)
+	return joinPath(c.Root, p)
 }
 
 // Lookup finds the file called name (a base name such as
@@ -55,7 +55,7 @@ func (c Config) Lookup(name string) (File, error) {
 	}
 	var f File
 	for _, dir := range ConfigDirs {
-		p := filepath.Join(dir, name)
+		p := joinPath(dir, name)
 		var st unix.Stat_t
 		err := unix.Lstat(c.host(p), &st)
 		if errors.Is(err, unix.ENOENT) {

@@ -87,11 +87,19 @@ func (e *LineError) Unwrap() error { return e.Err }
 // kernel accepts too, and an error says which rule it breaks.
 func ParseLine(s string) (Entry, error) {
 	var e Entry
+	err := parseLine(&e, s)
+	return e, err
+}
+
+// parseLine is ParseLine filling *e, which stays as far as it got on an
+// error: returning the error alone, its many checks do not each copy the
+// Entry out.
+func parseLine(e *Entry, s string) error {
 	if len(s) < minRegisterLength {
-		return e, errorf("%w: line is %d bytes, the kernel needs at least %d", ErrInvalid, len(s), minRegisterLength)
+		return errorf("%w: line is %d bytes, the kernel needs at least %d", ErrInvalid, len(s), minRegisterLength)
 	}
 	if len(s) > MaxRegisterLength {
-		return e, errorf("%w: line is %d bytes, the kernel accepts at most %d", ErrInvalid, len(s), MaxRegisterLength)
+		return errorf("%w: line is %d bytes, the kernel accepts at most %d", ErrInvalid, len(s), MaxRegisterLength)
 	}
 	del := s[0]
 	// fs/binfmt_misc.c pads the string with the delimiter past its end
@@ -100,13 +108,13 @@ func ParseLine(s string) (Entry, error) {
 	// string with EINVAL, whatever the flags field holds (verified on
 	// 6.18).
 	if strings.IndexByte("POCF", del) >= 0 {
-		return e, errorf("%w: delimiter %q is a flag letter, which the kernel refuses as the delimiter", ErrInvalid, del)
+		return errorf("%w: delimiter %q is a flag letter, which the kernel refuses as the delimiter", ErrInvalid, del)
 	}
 	// The kernel reads fields with strchr and string_unescape, which stop
 	// at a NUL byte: it refuses a NUL in most fields and cuts the magic
 	// short at one. Only as the delimiter does a NUL work.
 	if del != 0 && strings.IndexByte(s, 0) >= 0 {
-		return e, errorf("%w: line contains a NUL byte", ErrInvalid)
+		return errorf("%w: line contains a NUL byte", ErrInvalid)
 	}
 	// name:type:offset:magic:mask:interpreter:flags. The kernel needs the
 	// delimiter after the interpreter; the flags field may be empty.
@@ -117,18 +125,18 @@ func ParseLine(s string) (Entry, error) {
 	for i := range 6 {
 		f, r, ok := strings.Cut(rest, s[:1])
 		if !ok {
-			return e, errorf("%w: %d fields separated by %q, want 7 (name:type:offset:magic:mask:interpreter:flags)", ErrInvalid, i+1, del)
+			return errorf("%w: %d fields separated by %q, want 7 (name:type:offset:magic:mask:interpreter:flags)", ErrInvalid, i+1, del)
 		}
 		fields[i], rest = f, r
 	}
 	if n := strings.Count(rest, s[:1]); n > 0 {
-		return e, errorf("%w: %d fields separated by %q, want 7; the flags field %q holds the delimiter", ErrInvalid, 7+n, del, rest)
+		return errorf("%w: %d fields separated by %q, want 7; the flags field %q holds the delimiter", ErrInvalid, 7+n, del, rest)
 	}
 	fields[6] = rest
 	name, typ, offset, magic, mask, interp, flags := fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], fields[6]
 
 	if err := ValidName(name); err != nil {
-		return e, err
+		return err
 	}
 	e.Name = name
 	switch typ {
@@ -137,61 +145,61 @@ func ParseLine(s string) (Entry, error) {
 	case "E":
 		e.Type = TypeExtension
 	default:
-		return e, errorf("%w: type %q, want M (magic) or E (extension)", ErrInvalid, typ)
+		return errorf("%w: type %q, want M (magic) or E (extension)", ErrInvalid, typ)
 	}
 
 	if e.Type == TypeMagic {
 		if offset != "" {
 			n, ok := parseOffset(offset)
 			if !ok {
-				return e, errorf("%w: offset %q is not a non-negative decimal number", ErrInvalid, offset)
+				return errorf("%w: offset %q is not a non-negative decimal number", ErrInvalid, offset)
 			}
 			e.Offset = n
 		}
 		if magic == "" {
-			return e, errorf("%w: magic is empty", ErrInvalid)
+			return errorf("%w: magic is empty", ErrInvalid)
 		}
 		m, err := unescape(magic)
 		if err != nil {
-			return e, errorf("%w: magic %q: %v", ErrInvalid, magic, err)
+			return errorf("%w: magic %q: %v", ErrInvalid, magic, err)
 		}
 		e.Magic = m
 		if mask != "" {
 			k, err := unescape(mask)
 			if err != nil {
-				return e, errorf("%w: mask %q: %v", ErrInvalid, mask, err)
+				return errorf("%w: mask %q: %v", ErrInvalid, mask, err)
 			}
 			if len(k) != len(m) {
-				return e, errorf("%w: magic and mask differ in length (%d vs %d bytes)", ErrInvalid, len(m), len(k))
+				return errorf("%w: magic and mask differ in length (%d vs %d bytes)", ErrInvalid, len(m), len(k))
 			}
 			e.Mask = k
 		}
 		if e.Offset > bufSize || len(e.Magic) > bufSize-e.Offset {
-			return e, errorf("%w: offset %d plus magic length %d is over %d", ErrInvalid, e.Offset, len(e.Magic), bufSize)
+			return errorf("%w: offset %d plus magic length %d is over %d", ErrInvalid, e.Offset, len(e.Magic), bufSize)
 		}
 	} else {
 		// The kernel ignores the offset and mask fields of an E entry.
 		if magic == "" {
-			return e, errorf("%w: extension is empty", ErrInvalid)
+			return errorf("%w: extension is empty", ErrInvalid)
 		}
 		if strings.Contains(magic, "/") {
-			return e, errorf("%w: extension %q contains '/'", ErrInvalid, magic)
+			return errorf("%w: extension %q contains '/'", ErrInvalid, magic)
 		}
 		// The entry file shows one field a line.
 		if strings.Contains(magic, "\n") {
-			return e, errorf("%w: extension %q contains a newline", ErrInvalid, magic)
+			return errorf("%w: extension %q contains a newline", ErrInvalid, magic)
 		}
 		e.Magic = []byte(magic)
 	}
 
 	if interp == "" {
-		return e, errorf("%w: interpreter is empty", ErrInvalid)
+		return errorf("%w: interpreter is empty", ErrInvalid)
 	}
 	if !strings.HasPrefix(interp, "/") {
-		return e, errorf("%w: interpreter %q is not an absolute path", ErrInvalid, interp)
+		return errorf("%w: interpreter %q is not an absolute path", ErrInvalid, interp)
 	}
 	if strings.Contains(interp, "\n") {
-		return e, errorf("%w: interpreter %q contains a newline", ErrInvalid, interp)
+		return errorf("%w: interpreter %q contains a newline", ErrInvalid, interp)
 	}
 	e.Interpreter = interp
 
@@ -199,10 +207,10 @@ func ParseLine(s string) (Entry, error) {
 	flags = strings.TrimSuffix(flags, "\n")
 	f, err := NormalizeFlags(flags)
 	if err != nil {
-		return e, err
+		return err
 	}
 	e.Flags = f
-	return e, nil
+	return nil
 }
 
 // ValidName checks an entry name by the kernel's rules, and refuses the

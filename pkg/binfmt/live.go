@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -151,7 +150,7 @@ func (f *FS) Entry(name string) (Live, error) {
 	if err := ValidName(name); err != nil {
 		return Live{}, errorf("reading entry %q: %w", name, err)
 	}
-	data, err := readFile(filepath.Join(f.Dir, name))
+	data, err := readFile(joinPath(f.Dir, name))
 	if err != nil {
 		return Live{}, kernelError(fmt.Sprintf("reading entry %q", name), err)
 	}
@@ -164,7 +163,7 @@ func (f *FS) Raw(name string) ([]byte, error) {
 	if err := ValidName(name); err != nil {
 		return nil, errorf("reading entry %q: %w", name, err)
 	}
-	data, err := readFile(filepath.Join(f.Dir, name))
+	data, err := readFile(joinPath(f.Dir, name))
 	if err != nil {
 		return nil, kernelError(fmt.Sprintf("reading entry %q", name), err)
 	}
@@ -173,9 +172,9 @@ func (f *FS) Raw(name string) ([]byte, error) {
 
 // Status reports whether binfmt_misc as a whole is enabled.
 func (f *FS) Status() (bool, error) {
-	data, err := readFile(filepath.Join(f.Dir, "status"))
+	data, err := readFile(joinPath(f.Dir, "status"))
 	if err != nil {
-		return false, kernelError(fmt.Sprintf("reading %q", filepath.Join(f.Dir, "status")), err)
+		return false, kernelError(fmt.Sprintf("reading %q", joinPath(f.Dir, "status")), err)
 	}
 	switch s := strings.TrimSpace(string(data)); s {
 	case "enabled":
@@ -200,23 +199,20 @@ func (f *FS) Status() (bool, error) {
 // or "extension .foo" instead of the offset, magic and mask lines.
 func ParseLive(name string, data []byte) (Live, error) {
 	l := Live{Entry: Entry{Name: name}}
-	bad := func(format string, args ...any) (Live, error) {
-		return Live{}, badLive(name, format, args...)
-	}
 	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
 	if len(lines) < 3 {
-		return bad("%d lines, want at least 3", len(lines))
+		return Live{}, badLive(name, "%d lines, want at least 3", len(lines))
 	}
 	switch lines[0] {
 	case "enabled":
 		l.Enabled = true
 	case "disabled":
 	default:
-		return bad("first line %q, want enabled or disabled", lines[0])
+		return Live{}, badLive(name, "first line %q, want enabled or disabled", lines[0])
 	}
 	interp, ok := strings.CutPrefix(lines[1], "interpreter ")
 	if !ok || interp == "" {
-		return bad("second line %q, want interpreter PATH", lines[1])
+		return Live{}, badLive(name, "second line %q, want interpreter PATH", lines[1])
 	}
 	l.Interpreter = interp
 	flags, ok := strings.CutPrefix(lines[2], "flags: ")
@@ -224,7 +220,7 @@ func ParseLive(name string, data []byte) (Live, error) {
 		// The kernel prints "flags: " with a trailing space; tolerate a
 		// trimmed copy.
 		if lines[2] != "flags:" {
-			return bad("third line %q, want flags: ...", lines[2])
+			return Live{}, badLive(name, "third line %q, want flags: ...", lines[2])
 		}
 		flags = ""
 	}
@@ -237,29 +233,29 @@ func ParseLive(name string, data []byte) (Live, error) {
 	if len(rest) == 1 {
 		ext, ok := strings.CutPrefix(rest[0], "extension .")
 		if !ok || ext == "" {
-			return bad("line %q, want extension .EXT", rest[0])
+			return Live{}, badLive(name, "line %q, want extension .EXT", rest[0])
 		}
 		l.Type, l.Magic = TypeExtension, []byte(ext)
 		return l, nil
 	}
 	if len(rest) != 2 && len(rest) != 3 {
-		return bad("%d lines after flags, want offset, magic and an optional mask", len(rest))
+		return Live{}, badLive(name, "%d lines after flags, want offset, magic and an optional mask", len(rest))
 	}
 	l.Type = TypeMagic
 	off, ok := strings.CutPrefix(rest[0], "offset ")
 	n, err := strconv.Atoi(off)
 	if !ok || err != nil || n < 0 {
-		return bad("line %q, want offset N", rest[0])
+		return Live{}, badLive(name, "line %q, want offset N", rest[0])
 	}
 	l.Offset = n
 	m, ok := strings.CutPrefix(rest[1], "magic ")
 	if l.Magic, err = hex.DecodeString(m); !ok || err != nil || len(l.Magic) == 0 {
-		return bad("line %q, want magic HEX", rest[1])
+		return Live{}, badLive(name, "line %q, want magic HEX", rest[1])
 	}
 	if len(rest) == 3 {
 		k, ok := strings.CutPrefix(rest[2], "mask ")
 		if l.Mask, err = hex.DecodeString(k); !ok || err != nil || len(l.Mask) != len(l.Magic) {
-			return bad("line %q, want mask HEX as long as the magic", rest[2])
+			return Live{}, badLive(name, "line %q, want mask HEX as long as the magic", rest[2])
 		}
 	}
 	return l, nil
@@ -322,7 +318,7 @@ func (e Entry) Status() string {
 func (e Entry) InterpreterExists(root string) bool {
 	p := e.Interpreter
 	if root != "" && root != "/" {
-		p = filepath.Join(root, p)
+		p = joinPath(root, p)
 	}
 	_, err := os.Stat(p)
 	return !errors.Is(err, fs.ErrNotExist)

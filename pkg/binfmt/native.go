@@ -3,7 +3,6 @@ package binfmt
 import (
 	"encoding/binary"
 	"errors"
-	"path/filepath"
 	"runtime"
 	"strconv"
 
@@ -84,7 +83,7 @@ func CheckNative(e Entry, samples []NativeSample, root string) error {
 	}
 	p := e.Interpreter
 	if root != "" && root != "/" {
-		p = filepath.Join(root, p)
+		p = joinPath(root, p)
 	}
 	if head, err := headOf(p); err == nil && e.Handles(e.Interpreter, head) {
 		return errorf("entry %q matches its own interpreter %s: %w (the interpreter would be handed to itself at every exec)", e.Name, e.Interpreter, ErrNative)

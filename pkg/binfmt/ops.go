@@ -3,7 +3,6 @@ package binfmt
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -76,7 +75,7 @@ func (f *FS) registerOn(fd int, name string, s []byte) error {
 	return f.explain(err, "registering %q", name)
 }
 
-func (f *FS) registerPath() string { return filepath.Join(f.Dir, "register") }
+func (f *FS) registerPath() string { return joinPath(f.Dir, "register") }
 
 // Unregister removes the entry called name, and only it, by writing -1
 // to its own file. It never writes to the status file, which would remove
@@ -85,7 +84,7 @@ func (f *FS) Unregister(name string) error {
 	if err := ValidName(name); err != nil {
 		return errorf("unregistering %q: %w", name, err)
 	}
-	err := writeFile(filepath.Join(f.Dir, name), []byte("-1"))
+	err := writeFile(joinPath(f.Dir, name), []byte("-1"))
 	return f.explain(err, "unregistering %q", name)
 }
 
@@ -109,7 +108,7 @@ func (f *FS) setEnabled(name, v string) error {
 	if err := ValidName(name); err != nil {
 		return errorf("%s %q: %w", action, name, err)
 	}
-	err := writeFile(filepath.Join(f.Dir, name), []byte(v))
+	err := writeFile(joinPath(f.Dir, name), []byte(v))
 	return f.explain(err, "%s %q", action, name)
 }
 

@@ -75,7 +75,7 @@ func (c *checker) host(p string) string {
 	if c.root == "" || c.root == "/" {
 		return p
 	}
-	return filepath.Join(c.root, p)
+	return joinPath(c.root, p)
 }
 
 func (c *checker) check(e Entry) (warnings []string, err error) {

@@ -590,8 +590,7 @@ func catLines(w io.Writer, data []byte) {
 		case '\n', 0:
 		case '\r':
 			if i+1 < len(data) && data[i+1] == '\n' {
-				b.Write(data[start:i])
-				b.WriteByte('\n')
+				writeLine(&b, data[start:i])
 				i++
 				start = i + 1
 				continue
@@ -599,15 +598,22 @@ func catLines(w io.Writer, data []byte) {
 		default:
 			continue
 		}
-		b.Write(data[start:i])
-		b.WriteByte('\n')
+		writeLine(&b, data[start:i])
 		start = i + 1
 	}
 	if start < len(data) {
-		b.Write(data[start:])
-		b.WriteByte('\n')
+		writeLine(&b, data[start:])
 	}
 	io.WriteString(w, b.String())
+}
+
+// writeLine writes l and a newline: one copy of the Builder's writes for
+// catLines' three callers keeps binfmtctl small.
+//
+//go:noinline
+func writeLine(b *strings.Builder, l []byte) {
+	b.Write(l)
+	b.WriteByte('\n')
 }
 
 // maxConf caps what cat-config reads of one file: binfmt.d files are a

@@ -129,13 +129,12 @@ func (f *flagSet) Usages() string {
 	}
 	var b strings.Builder
 	for i, d := range f.flags {
-		b.WriteString(cols[i])
-		b.WriteString(strings.Repeat(" ", width-len(cols[i])+3))
-		b.WriteString(d.usage)
+		// One write a line: each of the Builder's writes is inlined.
+		line := cols[i] + strings.Repeat(" ", width-len(cols[i])+3) + d.usage
 		if d.def != "" {
-			b.WriteString(" (default " + strconv.Quote(d.def) + ")")
+			line += " (default " + strconv.Quote(d.def) + ")"
 		}
-		b.WriteByte('\n')
+		b.WriteString(line + "\n")
 	}
 	return b.String()
 }

@@ -82,56 +82,81 @@ func (p *Program) CommandNames() []string {
 // Check reports descriptions that the renderers cannot represent: names
 // that a shell or roff would read as syntax.
 func (p *Program) Check() error {
-	bad := func(kind, s string) error {
-		return fmt.Errorf("clidoc: %s %q: want letters, digits, '-' and '_' only", kind, s)
+	if err := checkWord("program name", p.Name); err != nil {
+		return err
 	}
-	ok := func(s string) bool {
-		if s == "" {
-			return false
-		}
-		for _, r := range s {
-			if !(r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-				return false
-			}
-		}
-		return s[0] != '-'
-	}
-	if !ok(p.Name) {
-		return bad("program name", p.Name)
-	}
-	flags := func(fs []Flag) error {
-		for _, f := range fs {
-			if !ok(f.Name) {
-				return bad("flag", f.Name)
-			}
-			if f.Short != "" && (len(f.Short) != 1 || !ok(f.Short)) {
-				return bad("short flag", f.Short)
-			}
-			for _, w := range f.Complete.Words {
-				if !ok(w) {
-					return bad("completion word", w)
-				}
-			}
-		}
-		return nil
-	}
-	if err := flags(p.Flags); err != nil {
+	if err := checkFlags(p.Flags); err != nil {
 		return err
 	}
 	for _, c := range p.Commands {
-		if !ok(c.Name) {
-			return bad("command", c.Name)
-		}
-		if err := flags(c.Flags); err != nil {
+		if err := checkWord("command", c.Name); err != nil {
 			return err
 		}
-		for _, w := range c.Complete.Words {
-			if !ok(w) {
-				return bad("completion word", w)
-			}
+		if err := checkFlags(c.Flags); err != nil {
+			return err
+		}
+		if err := checkWords(c.Complete.Words); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// checkFlags checks the names, short names and completion words of fs.
+//
+// Not inlined, nor are the checks it calls: one copy each keeps
+// binfmtctl small.
+//
+//go:noinline
+func checkFlags(fs []Flag) error {
+	for _, f := range fs {
+		if err := checkWord("flag", f.Name); err != nil {
+			return err
+		}
+		if f.Short != "" {
+			if len(f.Short) != 1 {
+				return badWord("short flag", f.Short)
+			}
+			if err := checkWord("short flag", f.Short); err != nil {
+				return err
+			}
+		}
+		if err := checkWords(f.Complete.Words); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+//go:noinline
+func checkWords(ws []string) error {
+	for _, w := range ws {
+		if err := checkWord("completion word", w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkWord says whether s, a kind of name, is safe to put in the shell
+// completions and the manual unquoted.
+//
+//go:noinline
+func checkWord(kind, s string) error {
+	if s == "" || s[0] == '-' {
+		return badWord(kind, s)
+	}
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return badWord(kind, s)
+		}
+	}
+	return nil
+}
+
+//go:noinline
+func badWord(kind, s string) error {
+	return fmt.Errorf("clidoc: %s %q: want letters, digits, '-' and '_' only", kind, s)
 }
 
 // flagSpellings returns "--name" and, if any, "-s".

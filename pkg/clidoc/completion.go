@@ -40,7 +40,11 @@ func header(b *bufio.Writer, p *Program, shell string) {
 func allValueFlags(p *Program) []string {
 	seen := map[string]bool{}
 	var out []string
-	add := func(fs []Flag) {
+	for i := -1; i < len(p.Commands); i++ {
+		fs := p.Flags
+		if i >= 0 {
+			fs = p.Commands[i].Flags
+		}
 		for _, s := range valueFlags(fs) {
 			if !seen[s] {
 				seen[s] = true
@@ -48,13 +52,13 @@ func allValueFlags(p *Program) []string {
 			}
 		}
 	}
-	add(p.Flags)
-	for _, c := range p.Commands {
-		add(c.Flags)
-	}
 	return out
 }
 
+// Not inlined, nor is ident: one copy for their callers keeps binfmtctl
+// small.
+//
+//go:noinline
 func flagWords(fs []Flag) []string {
 	var out []string
 	for _, f := range fs {
@@ -72,6 +76,7 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+//go:noinline
 func ident(p *Program) string {
 	return "_" + strings.ReplaceAll(p.Name, "-", "_")
 }
@@ -106,22 +111,10 @@ func bash(b *bufio.Writer, p *Program) {
 `)
 	// Values of flags.
 	b.WriteString("    case $cmd,$prev in\n")
-	valueCase := func(cmdPat string, fs []Flag) {
-		for _, f := range fs {
-			if f.Arg == "" {
-				continue
-			}
-			var pats []string
-			for _, s := range flagSpellings(f) {
-				pats = append(pats, cmdPat+","+s)
-			}
-			fmt.Fprintf(b, "        %s)\n            %s\n            return ;;\n", strings.Join(pats, "|"), bashReply(p, f.Complete))
-		}
-	}
 	for _, c := range p.Commands {
-		valueCase(c.Name, c.Flags)
+		bashValueCase(b, p, c.Name, c.Flags)
 	}
-	valueCase("*", p.Flags)
+	bashValueCase(b, p, "*", p.Flags)
 	b.WriteString("    esac\n")
 	// Flags.
 	global := strings.Join(flagWords(p.Flags), " ")
@@ -164,6 +157,23 @@ func (c Completion) words(p *Program) []string {
 		w = append(w, p.CommandNames()...)
 	}
 	return w
+}
+
+// bashValueCase writes the cases completing the values of the flags fs
+// of the command matched by cmdPat.
+//
+//go:noinline
+func bashValueCase(b *bufio.Writer, p *Program, cmdPat string, fs []Flag) {
+	for _, f := range fs {
+		if f.Arg == "" {
+			continue
+		}
+		var pats []string
+		for _, s := range flagSpellings(f) {
+			pats = append(pats, cmdPat+","+s)
+		}
+		fmt.Fprintf(b, "        %s)\n            %s\n            return ;;\n", strings.Join(pats, "|"), bashReply(p, f.Complete))
+	}
 }
 
 func bashReply(p *Program, c Completion) string {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -205,7 +204,7 @@ func isUnavailable(err error) bool {
 // record that lists it stays too.
 func (m *Manager) unavailable(pkg string, cause error, erasing bool) error {
 	if erasing {
-		m.notice("%v; the entries %s registered stay until the next reboot (listed in %s)", cause, pkg, filepath.Join(m.Store.Dir, pkg))
+		m.notice("%v; the entries %s registered stay until the next reboot (listed in %s)", cause, pkg, joinPath(m.Store.Dir, pkg))
 		return nil
 	}
 	m.notice("%v; binfmt entries of %s left to systemd-binfmt at the next boot (run \"binfmtctl sync %s\" once binfmt_misc is available)", cause, pkg, pkg)

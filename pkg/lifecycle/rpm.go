@@ -61,6 +61,7 @@ type RPM struct {
 // database instance that an exact match compares.
 const queryFormat = `@%{NAME} %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH} %{EPOCHNUM} %{VERSION} %{RELEASE} %{INSTALLTID} %{DBINSTANCE}\n[%{FILENAMES}\n]`
 
+//go:noinline
 func (r RPM) query(arg string) ([]Manifest, error) {
 	return r.queryArgs(arg, "-q", "--qf", queryFormat, "--", arg)
 }
@@ -413,7 +414,7 @@ func lookPath(name string) (string, error) {
 			// that user's "rpm" (os/exec's ErrDot, for this reason).
 			continue
 		}
-		p := filepath.Join(dir, name)
+		p := joinPath(dir, name)
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
 			return p, nil
 		}

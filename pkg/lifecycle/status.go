@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -132,7 +131,7 @@ func (m *Manager) allClaims() (map[string]Claims, error) {
 		}
 		out[p] = c
 	}
-	return out, errors.Join(append(errs, err)...)
+	return out, joinErrors(append(errs, err))
 }
 
 // definitions maps entry names to the lines of the effective binfmt.d
@@ -193,7 +192,7 @@ func (m *Manager) describe(fs *binfmt.FS, l binfmt.Live, owners map[string]Claim
 			s.ReplacedFrom = pkg
 		}
 	}
-	if fi, err := os.Stat(filepath.Join(fs.Dir, l.Name)); err == nil {
+	if fi, err := os.Stat(joinPath(fs.Dir, l.Name)); err == nil {
 		s.Registered = fi.ModTime().UTC()
 		s.StalePin = l.HasFlag('F') && replacedSince(l.Interpreter, fi.ModTime())
 	}
@@ -382,7 +381,7 @@ func (m *Manager) PruneWith(o PruneOptions) ([]Finding, error) {
 		}
 		out = append(out, f)
 	}
-	return out, errors.Join(failed...)
+	return out, joinErrors(failed)
 }
 
 func (m *Manager) pruneOne(fs *binfmt.FS, e EntryStatus) error {

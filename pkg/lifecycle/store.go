@@ -193,7 +193,7 @@ func (s Store) Claims(pkg string) (Claims, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	p := filepath.Join(s.Dir, pkg)
+	p := joinPath(s.Dir, pkg)
 	data, err := readNoFollow(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Claims{}, nil
@@ -249,7 +249,7 @@ func ParseRecord(data []byte) (Claims, error) {
 		}
 		c.Add(e)
 	}
-	return c, errors.Join(errs...)
+	return c, joinErrors(errs)
 }
 
 // ErrBadRecord is wrapped by errors about a record that does not parse.
@@ -304,9 +304,9 @@ func (s Store) Save(pkg string, c Claims) error {
 		return err
 	}
 	if len(c) == 0 {
-		err := os.Remove(filepath.Join(s.Dir, pkg))
+		err := os.Remove(joinPath(s.Dir, pkg))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return errorf("removing record %q: %w", filepath.Join(s.Dir, pkg), err)
+			return errorf("removing record %q: %w", joinPath(s.Dir, pkg), err)
 		}
 		if err == nil {
 			_ = syncDir(s.Dir)
@@ -421,7 +421,7 @@ func mkdirSafe(d string) error {
 // the new ones. durable adds the fsyncs that make it survive a crash of
 // the system too: the records need them, the transaction state does not.
 func writeAtomic(dir, name string, data []byte, durable bool) error {
-	tmp := filepath.Join(dir, "."+name+".tmp")
+	tmp := joinPath(dir, "."+name+".tmp")
 	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return errorf("writing record %q: %w", tmp, err)
@@ -438,9 +438,9 @@ func writeAtomic(dir, name string, data []byte, durable bool) error {
 		_ = os.Remove(tmp)
 		return errorf("writing record %q: %w", tmp, werr)
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+	if err := os.Rename(tmp, joinPath(dir, name)); err != nil {
 		_ = os.Remove(tmp)
-		return errorf("writing record %q: %w", filepath.Join(dir, name), err)
+		return errorf("writing record %q: %w", joinPath(dir, name), err)
 	}
 	if !durable {
 		return nil

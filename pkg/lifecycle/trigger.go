@@ -57,7 +57,7 @@ func (m *Manager) Trigger(step, tx string, files []string) error {
 	switch step {
 	case StepLeaving, StepRemoving, StepEarly, StepGuardBefore, StepGuardAfter:
 	default:
-		return fmt.Errorf("unknown trigger step %q, want %s, %s, %s, %s or %s", step, StepLeaving, StepRemoving, StepEarly, StepGuardBefore, StepGuardAfter)
+		return errorf("unknown trigger step %q, want %s, %s, %s, %s or %s", step, StepLeaving, StepRemoving, StepEarly, StepGuardBefore, StepGuardAfter)
 	}
 	unlock, err := m.Store.Lock()
 	if err != nil {
@@ -67,7 +67,7 @@ func (m *Manager) Trigger(step, tx string, files []string) error {
 	st, err := ts.Load(tx)
 	if err != nil {
 		unlock()
-		return fmt.Errorf("trigger %s: %w", step, err)
+		return stepError(step, err)
 	}
 	key := step
 	if step == StepRemoving && len(files) > 0 {
@@ -109,7 +109,7 @@ func (m *Manager) Trigger(step, tx string, files []string) error {
 		st.Ran = append(st.Ran, key)
 	}
 	if err := ts.Save(st); err != nil {
-		errs = append(errs, fmt.Errorf("trigger %s: %w", step, err))
+		errs = append(errs, stepError(step, err))
 	}
 	// The cleanup goes through Apply, the path hooks and sync take, which
 	// takes the lock itself.
@@ -121,11 +121,25 @@ func (m *Manager) Trigger(step, tx string, files []string) error {
 		errs = append(errs, m.cleanupVanished(st))
 		errs = append(errs, m.cleanupInstalled(st, files))
 	}
-	return errors.Join(errs...)
+	return joinErrors(errs)
 }
 
 func (m *Manager) txStore() TxStore {
-	return TxStore{Dir: filepath.Join(m.Config.Root, DefaultTxDir)}
+	return TxStore{Dir: joinPath(m.Config.Root, DefaultTxDir)}
+}
+
+// joinErrors is errors.Join, called rather than inlined.
+//
+//go:noinline
+func joinErrors(errs []error) error {
+	return errors.Join(errs...)
+}
+
+// stepError says which trigger step failed.
+//
+//go:noinline
+func stepError(step string, err error) error {
+	return errorf("trigger %s: %w", step, err)
 }
 
 // binfmtFiles keeps the *.conf paths directly in a binfmt.d directory:
@@ -239,13 +253,7 @@ func (m *Manager) cleanupVanished(st *TxState) error {
 	}
 	var replaced []ConfFile
 	for _, old := range gone {
-		cf := ConfFile{Path: old.Path}
-		for _, raw := range old.Lines {
-			if e, err := binfmt.ParseLine(raw); err == nil {
-				cf.Lines = append(cf.Lines, binfmt.Line{Entry: e, File: old.Path, Raw: raw})
-			}
-		}
-		replaced = append(replaced, cf)
+		replaced = append(replaced, confFileOf(old))
 	}
 	return m.Apply(Change{Files: []string{}, Replaced: replaced, Adopt: true})
 }
@@ -456,7 +464,7 @@ func (m *Manager) table(fs *binfmt.FS) ([]RawEntry, error) {
 	var out []RawEntry
 	for _, n := range names {
 		var st unix.Stat_t
-		if err := unix.Stat(filepath.Join(fs.Dir, n), &st); err != nil {
+		if err := unix.Stat(joinPath(fs.Dir, n), &st); err != nil {
 			continue
 		}
 		raw, err := fs.Raw(n)
@@ -502,7 +510,7 @@ func putBack(fs *binfmt.FS, r RawEntry) error {
 		return err
 	}
 	if l.HasFlag('F') && !l.InterpreterExists("/") {
-		return fmt.Errorf("flag F opens the interpreter %s when registering, and it no longer exists", l.Interpreter)
+		return errorf("flag F opens the interpreter %s when registering, and it no longer exists", l.Interpreter)
 	}
 	if err := fs.RegisterString(r.Name, l.RegisterString()); err != nil {
 		return err
@@ -517,7 +525,7 @@ func putBack(fs *binfmt.FS, r RawEntry) error {
 		return err
 	}
 	if string(now) != string(r.Raw) {
-		return fmt.Errorf("registered again, but the kernel shows %q instead of %q", now, r.Raw)
+		return errorf("registered again, but the kernel shows %q instead of %q", now, r.Raw)
 	}
 	return nil
 }
@@ -644,6 +652,19 @@ func (m *Manager) cleanupRemoving(st *TxState, files []string) error {
 	return m.Apply(Change{Package: owner, Gone: plain, Adopt: true})
 }
 
+// confFileOf is what the leaving file old defined, as the file it was.
+//
+//go:noinline
+func confFileOf(old LeavingFile) ConfFile {
+	cf := ConfFile{Path: old.Path}
+	for _, raw := range old.Lines {
+		if e, err := binfmt.ParseLine(raw); err == nil {
+			cf.Lines = append(cf.Lines, binfmt.Line{Entry: e, File: old.Path, Raw: raw})
+		}
+	}
+	return cf
+}
+
 // recordedOwner is the package that owns all of files when it has a
 // record (a "binfmtctl sync PACKAGE" made one for a package that never
 // calls the hooks): the cleanup then runs as that package's, so that its
@@ -696,13 +717,7 @@ func (m *Manager) cleanupInstalled(st *TxState, files []string) error {
 			continue
 		}
 		upgraded = append(upgraded, f)
-		cf := ConfFile{Path: old.Path}
-		for _, raw := range old.Lines {
-			if e, err := binfmt.ParseLine(raw); err == nil {
-				cf.Lines = append(cf.Lines, binfmt.Line{Entry: e, File: old.Path, Raw: raw})
-			}
-		}
-		replaced = append(replaced, cf)
+		replaced = append(replaced, confFileOf(old))
 	}
 	var errs []error
 	if len(fresh) > 0 {
@@ -711,7 +726,7 @@ func (m *Manager) cleanupInstalled(st *TxState, files []string) error {
 	if len(upgraded) > 0 {
 		errs = append(errs, m.Apply(Change{Files: upgraded, Repin: true, Replaced: replaced, Adopt: true}))
 	}
-	return errors.Join(errs...)
+	return joinErrors(errs)
 }
 
 // plain keeps the files that some installed package owns and whose
@@ -745,7 +760,7 @@ func isPlain(owners []Owner) bool {
 // systemd-binfmt here: /run/systemd/system exists (systemd's
 // src/rpm/triggers.systemd.in). Only then does anything flush the table.
 func (m *Manager) systemdRuns() bool {
-	_, err := os.Stat(filepath.Join(m.Config.Root, SystemdBooted))
+	_, err := os.Stat(joinPath(m.Config.Root, SystemdBooted))
 	return err == nil
 }
 
@@ -760,6 +775,10 @@ func (s *TxState) seenFile(path string) (LeavingFile, bool) {
 }
 
 // leavingFile returns what the leaving step recorded for path.
+//
+// Not inlined: one copy for its callers keeps binfmtctl small.
+//
+//go:noinline
 func (s *TxState) leavingFile(path string) (LeavingFile, bool) {
 	for _, l := range s.Leaving {
 		if l.Path == path {

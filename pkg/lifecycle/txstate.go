@@ -3,7 +3,6 @@ package lifecycle
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -85,6 +84,10 @@ type LeavingFile struct {
 }
 
 // HasRun reports whether step ran in this transaction.
+//
+// Not inlined: one copy for its callers keeps binfmtctl small.
+//
+//go:noinline
 func (s *TxState) HasRun(step string) bool {
 	for _, r := range s.Ran {
 		if r == step {
@@ -98,51 +101,64 @@ func (s *TxState) HasRun(step string) bool {
 func (s *TxState) Render() []byte {
 	var b strings.Builder
 	b.WriteString(txHeader)
-	fmt.Fprintf(&b, "id %s\n", s.ID)
+	txItem(&b, "id", s.ID)
 	for _, r := range s.Ran {
-		fmt.Fprintf(&b, "ran %s\n", r)
-	}
-	entries := func(es []RawEntry) {
-		for _, e := range es {
-			fmt.Fprintf(&b, "entry %s %d\n", e.Name, e.Ino)
-			for _, l := range strings.SplitAfter(string(e.Raw), "\n") {
-				if l != "" {
-					b.WriteString("  " + l)
-				}
-			}
-			if len(e.Raw) > 0 && e.Raw[len(e.Raw)-1] != '\n' {
-				b.WriteString("\n")
-			}
-		}
+		txItem(&b, "ran", r)
 	}
 	if s.HasEarly {
 		b.WriteString("early\n")
-		entries(s.Early)
+		txEntries(&b, s.Early)
 	}
 	if s.SnapshotBy != "" {
-		fmt.Fprintf(&b, "snapshot %s\n", s.SnapshotBy)
-		entries(s.Snapshot)
+		txItem(&b, "snapshot", s.SnapshotBy)
+		txEntries(&b, s.Snapshot)
 	}
 	for _, f := range s.Leaving {
-		fmt.Fprintf(&b, "file %s\n", f.Path)
+		txItem(&b, "file", f.Path)
 		for _, o := range f.Owners {
 			kind := "plain"
 			if o.Hooks {
 				kind = "hooks"
 			}
-			fmt.Fprintf(&b, "owner %s %s\n", o.Name, kind)
+			txItem(&b, "owner", o.Name+" "+kind)
 		}
-		for _, l := range f.Lines {
-			fmt.Fprintf(&b, "line %s\n", l)
-		}
+		txLines(&b, f.Lines)
 	}
 	for _, f := range s.Seen {
-		fmt.Fprintf(&b, "seen %s\n", f.Path)
-		for _, l := range f.Lines {
-			fmt.Fprintf(&b, "line %s\n", l)
-		}
+		txItem(&b, "seen", f.Path)
+		txLines(&b, f.Lines)
 	}
 	return []byte(b.String())
+}
+
+// txItem writes the line "key val". It and the other writers of Render
+// are not inlined: one copy each keeps binfmtctl small.
+//
+//go:noinline
+func txItem(b *strings.Builder, key, val string) {
+	b.WriteString(key + " " + val + "\n")
+}
+
+//go:noinline
+func txLines(b *strings.Builder, lines []string) {
+	for _, l := range lines {
+		txItem(b, "line", l)
+	}
+}
+
+//go:noinline
+func txEntries(b *strings.Builder, es []RawEntry) {
+	for _, e := range es {
+		txItem(b, "entry", e.Name+" "+strconv.FormatUint(e.Ino, 10))
+		for _, l := range strings.SplitAfter(string(e.Raw), "\n") {
+			if l != "" {
+				b.WriteString("  " + l)
+			}
+		}
+		if len(e.Raw) > 0 && e.Raw[len(e.Raw)-1] != '\n' {
+			b.WriteString("\n")
+		}
+	}
 }
 
 // ErrBadTxState is wrapped by errors about a transaction file that does not
@@ -154,7 +170,7 @@ var ErrBadTxState = errors.New("bad transaction state")
 func ParseTxState(data []byte) (*TxState, error) {
 	text := string(data)
 	if !strings.HasPrefix(text, txHeader) {
-		return nil, fmt.Errorf("%w: no %q header", ErrBadTxState, strings.TrimSpace(txHeader))
+		return nil, errorf("%w: no %q header", ErrBadTxState, strings.TrimSpace(txHeader))
 	}
 	s := &TxState{}
 	var entry *RawEntry
@@ -165,12 +181,9 @@ func ParseTxState(data []byte) (*TxState, error) {
 	sc.Buffer(make([]byte, 4096), maxTxState)
 	for n := 2; sc.Scan(); n++ {
 		line := sc.Text()
-		bad := func(why string) (*TxState, error) {
-			return nil, fmt.Errorf("%w: line %d %q: %s", ErrBadTxState, n, line, why)
-		}
 		if rest, ok := strings.CutPrefix(line, "  "); ok {
 			if entry == nil {
-				return bad("entry text outside an entry")
+				return nil, badTxLine(n, line, "entry text outside an entry")
 			}
 			entry.Raw = append(entry.Raw, rest+"\n"...)
 			continue
@@ -183,43 +196,43 @@ func ParseTxState(data []byte) (*TxState, error) {
 		switch key {
 		case "id":
 			if s.ID != "" || val == "" {
-				return bad("want one id")
+				return nil, badTxLine(n, line, "want one id")
 			}
 			s.ID = val
 		case "ran":
 			if val == "" {
-				return bad("want a step")
+				return nil, badTxLine(n, line, "want a step")
 			}
 			s.Ran = append(s.Ran, val)
 		case "snapshot":
 			if s.SnapshotBy != "" || val == "" {
-				return bad("want one snapshot")
+				return nil, badTxLine(n, line, "want one snapshot")
 			}
 			s.SnapshotBy = val
 			section = &s.Snapshot
 		case "early":
 			if s.HasEarly || val != "" || s.SnapshotBy != "" {
-				return bad("want one early section, before the snapshot")
+				return nil, badTxLine(n, line, "want one early section, before the snapshot")
 			}
 			s.HasEarly = true
 			section = &s.Early
 		case "entry":
 			name, ino, _ := strings.Cut(val, " ")
-			n, err := strconv.ParseUint(ino, 10, 64)
+			inode, err := strconv.ParseUint(ino, 10, 64)
 			if section == nil || name == "" || strings.Contains(name, "/") || err != nil {
-				return bad("want entry NAME INODE after snapshot or early")
+				return nil, badTxLine(n, line, "want entry NAME INODE after snapshot or early")
 			}
-			entry = &RawEntry{Name: name, Ino: n}
+			entry = &RawEntry{Name: name, Ino: inode}
 		case "file":
 			if !strings.HasPrefix(val, "/") {
-				return bad("want an absolute path")
+				return nil, badTxLine(n, line, "want an absolute path")
 			}
 			s.Leaving = append(s.Leaving, LeavingFile{Path: val})
 			file = &s.Leaving[len(s.Leaving)-1]
 			seen = false
 		case "seen":
 			if !strings.HasPrefix(val, "/") {
-				return bad("want an absolute path")
+				return nil, badTxLine(n, line, "want an absolute path")
 			}
 			s.Seen = append(s.Seen, LeavingFile{Path: val})
 			file = &s.Seen[len(s.Seen)-1]
@@ -227,28 +240,36 @@ func ParseTxState(data []byte) (*TxState, error) {
 		case "owner":
 			name, kind, ok := strings.Cut(val, " ")
 			if file == nil || seen || !ok || ValidPackage(name) != nil || kind != "hooks" && kind != "plain" {
-				return bad("want owner PACKAGE hooks|plain after a file")
+				return nil, badTxLine(n, line, "want owner PACKAGE hooks|plain after a file")
 			}
 			file.Owners = append(file.Owners, Owner{Name: name, Hooks: kind == "hooks"})
 		case "line":
 			if file == nil {
-				return bad("line outside a file")
+				return nil, badTxLine(n, line, "line outside a file")
 			}
 			file.Lines = append(file.Lines, val)
 		default:
-			return bad("unknown item")
+			return nil, badTxLine(n, line, "unknown item")
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadTxState, err)
+		return nil, errorf("%w: %v", ErrBadTxState, err)
 	}
 	if entry != nil {
 		*section = append(*section, *entry)
 	}
 	if s.ID == "" {
-		return nil, fmt.Errorf("%w: no id", ErrBadTxState)
+		return nil, errorf("%w: no id", ErrBadTxState)
 	}
 	return s, nil
+}
+
+// badTxLine is the error about line n of a transaction file, out of line
+// so that ParseTxState's many cases do not each carry the formatting.
+//
+//go:noinline
+func badTxLine(n int, line, why string) error {
+	return errorf("%w: line %d %q: %s", ErrBadTxState, n, line, why)
 }
 
 // maxTxState bounds the state file: a snapshot of a full table (the
@@ -271,7 +292,7 @@ func (t TxStore) Load(id string) (*TxState, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	data, err := readNoFollow(filepath.Join(t.Dir, txFile))
+	data, err := readNoFollow(joinPath(t.Dir, txFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return fresh, nil
 	}
@@ -292,10 +313,10 @@ func (t TxStore) Load(id string) (*TxState, error) {
 // the step where /run is on a disk.
 func (t TxStore) Save(s *TxState) error {
 	if err := os.MkdirAll(filepath.Dir(t.Dir), 0o755); err != nil {
-		return fmt.Errorf("creating %q: %w", filepath.Dir(t.Dir), err)
+		return errorf("creating %q: %w", filepath.Dir(t.Dir), err)
 	}
 	if err := unix.Mkdir(t.Dir, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("creating %q: %w", t.Dir, err)
+		return errorf("creating %q: %w", t.Dir, err)
 	}
 	if err := checkDir(t.Dir); err != nil {
 		return err
@@ -308,21 +329,21 @@ func (t TxStore) Save(s *TxState) error {
 // that a later process with the same pid is another transaction.
 func TxID(procDir string, pid int) (string, error) {
 	if pid <= 1 {
-		return "", fmt.Errorf("transaction process %d: want the pid of rpm (the trigger shell's $PPID)", pid)
+		return "", errorf("transaction process %d: want the pid of rpm (the trigger shell's $PPID)", pid)
 	}
-	b, err := os.ReadFile(filepath.Join(procDir, fmt.Sprint(pid), "stat"))
+	b, err := os.ReadFile(filepath.Join(procDir, strconv.Itoa(pid), "stat"))
 	if err != nil {
-		return "", fmt.Errorf("reading the start time of the transaction process %d: %w", pid, err)
+		return "", errorf("reading the start time of the transaction process %d: %w", pid, err)
 	}
 	// The command name is in parentheses and may hold anything; the
 	// start time is the 22nd field, the 20th after it.
 	i := strings.LastIndexByte(string(b), ')')
 	if i < 0 {
-		return "", fmt.Errorf("reading the start time of process %d: no command name in %q", pid, b)
+		return "", errorf("reading the start time of process %d: no command name in %q", pid, b)
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 20 {
-		return "", fmt.Errorf("reading the start time of process %d: %d fields after the command name", pid, len(f))
+		return "", errorf("reading the start time of process %d: %d fields after the command name", pid, len(f))
 	}
-	return fmt.Sprintf("%d %s", pid, f[19]), nil
+	return strconv.Itoa(pid) + " " + f[19], nil
 }
