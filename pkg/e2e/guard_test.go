@@ -2,12 +2,10 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/assemble"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
 )
@@ -18,33 +16,12 @@ import (
 // triggers against their priorities does with the real ones.
 func guardHelper(t *testing.T, reversed bool) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "binfmtctl")
-	if out, err := exec.Command("go", "build", "-trimpath", "-o", bin, "../../cmd/binfmtctl").CombinedOutput(); err != nil {
-		t.Fatalf("building binfmtctl: %v\n%s", err, out)
-	}
-	f, err := os.Open(filepath.Join("../..", assemble.DefaultTriggers))
-	if err != nil {
-		t.Fatal(err)
-	}
-	decl, err := assemble.ParseTriggers(assemble.DefaultTriggers, f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := sandbox.PackageSpec{Name: "binfmtctl", Version: "1.0", Arch: "x86_64",
-		Files: []sandbox.File{{Dst: "/usr/bin/binfmtctl", Src: bin, Mode: 0o755}}}
-	for _, d := range decl {
-		body, err := os.ReadFile(filepath.Join("../..", d.Script))
-		if err != nil {
-			t.Fatal(err)
+	return guardHelperAt(t, func(p int) int {
+		if reversed {
+			return 2*1000700 - p
 		}
-		prio := int(d.Priority)
-		if reversed && d.Kind == "transfiletriggerin" {
-			prio = 2*1000700 - prio
-		}
-		p.Triggers = append(p.Triggers, sandbox.Trigger{Kind: d.Kind, Priority: prio, Interpreter: d.Prog, Paths: d.Prefixes, Body: string(body)})
-	}
-	return sandbox.BuildRPM(t, p)
+		return p
+	})
 }
 
 // guardOrder installs an old-way package on a host with systemd's binfmt
