@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
 )
 
@@ -40,29 +37,7 @@ func guardOrderOn(t *testing.T, st sandbox.Stack, reversed bool) {
 		return
 	}
 	helper, trigger, old := guardHelper(t, reversed), systemdTrigger(t), oldWay(t, "1")
-	r := ns.DNFRootOn(st)
-	hostConfs, _ := filepath.Glob(r.Path("/usr/lib/binfmt.d/*"))
-	for _, f := range hostConfs {
-		if err := os.Remove(f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.MkdirAll(r.Path(scriptletsSystemdBooted), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{trigger, helper} {
-		if out, err := r.DNF("install", p); err != nil {
-			t.Fatalf("%v\n%s", err, out)
-		}
-	}
-	fs := &binfmt.FS{Dir: r.BinfmtDir}
-	if err := fs.RegisterString("admin-entry", ":admin-entry:M::ADMINMAGIC::/bin/true:"); err != nil {
-		t.Fatal(err)
-	}
-	if err := fs.Disable("admin-entry"); err != nil {
-		t.Fatal(err)
-	}
-	want, _ := fs.Raw("admin-entry")
+	r, fs, want := guardRoot(t, ns, st, trigger, helper)
 	out, err := r.DNF("install", old)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)

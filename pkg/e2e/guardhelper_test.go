@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/assemble"
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
 )
 
@@ -42,4 +43,37 @@ func guardHelperAt(t *testing.T, prio func(int) int) string {
 		p.Triggers = append(p.Triggers, sandbox.Trigger{Kind: d.Kind, Priority: pr, Interpreter: d.Prog, Paths: d.Prefixes, Body: string(body)})
 	}
 	return sandbox.BuildRPM(t, p)
+}
+
+// guardRoot makes a Fedora-like root for the guard tests: the host's
+// binfmt.d files hidden, systemd booted, systemd's binfmt trigger and the
+// helper package installed, and an administrator's disabled entry
+// registered. It returns the root, its binfmt_misc and that entry's
+// bytes, which every step must leave as they are.
+func guardRoot(t *testing.T, ns *sandbox.NS, st sandbox.Stack, trigger, helper string) (*sandbox.Root, *binfmt.FS, []byte) {
+	t.Helper()
+	r := ns.DNFRootOn(st)
+	hostConfs, _ := filepath.Glob(r.Path("/usr/lib/binfmt.d/*"))
+	for _, f := range hostConfs {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(r.Path(scriptletsSystemdBooted), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{trigger, helper} {
+		if out, err := r.DNF("install", p); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	}
+	fs := &binfmt.FS{Dir: r.BinfmtDir}
+	if err := fs.RegisterString("admin-entry", ":admin-entry:M::ADMINMAGIC::/bin/true:"); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Disable("admin-entry"); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := fs.Raw("admin-entry")
+	return r, fs, want
 }
