@@ -92,8 +92,9 @@ func timeCmd(t *testing.T, name string, args ...string) time.Duration {
 // runs on, starting any Go binary already costs about 0.4× of
 // systemd-binfmt's whole run, a minimal Go program doing the same writes
 // about 0.6×, and the figures swing by ±20 % when make test runs other
-// packages alongside, so the guard fails above 0.85×; docs/benchmarks.md
-// has the measured ratio.
+// packages alongside, so the guard fails above guardRatio, and only when
+// a second measurement confirms it; docs/benchmarks.md has the measured
+// ratio.
 func TestRegistrationAgainstSystemdBinfmt(t *testing.T) {
 	ns := sandbox.Enter(t, sandbox.AtProc())
 	if ns == nil {
@@ -128,35 +129,45 @@ func TestRegistrationAgainstSystemdBinfmt(t *testing.T) {
 	// 41 rounds take about 2 s; fewer leave the median at the mercy of a
 	// few slow runs, and the guard below runs in make test.
 	n := rounds(41)
-	s := Interleave(n,
-		func() time.Duration {
-			d := timeCmd(t, "/lib/systemd/systemd-binfmt", confs...)
-			check("systemd-binfmt")
-			return d
-		},
-		func() time.Duration {
-			d := timeCmd(t, ctl, append([]string{"register"}, confs...)...)
-			check("binfmtctl")
-			return d
-		},
-		func() time.Duration {
-			start := time.Now()
-			for _, r := range fs.Apply(lines, "/") {
-				if r.Err != nil {
-					t.Fatal(r.Err)
+	measure := func() []Sample {
+		return Interleave(n,
+			func() time.Duration {
+				d := timeCmd(t, "/lib/systemd/systemd-binfmt", confs...)
+				check("systemd-binfmt")
+				return d
+			},
+			func() time.Duration {
+				d := timeCmd(t, ctl, append([]string{"register"}, confs...)...)
+				check("binfmtctl")
+				return d
+			},
+			func() time.Duration {
+				start := time.Now()
+				for _, r := range fs.Apply(lines, "/") {
+					if r.Err != nil {
+						t.Fatal(r.Err)
+					}
 				}
-			}
-			d := time.Since(start)
-			check("in-process Apply")
-			return d
-		},
-		func() time.Duration { return timeCmd(t, noop) },
-		func() time.Duration {
-			d := timeCmd(t, loop, confs...)
-			check("the minimal Go loop")
-			return d
-		},
-	)
+				d := time.Since(start)
+				check("in-process Apply")
+				return d
+			},
+			func() time.Duration { return timeCmd(t, noop) },
+			func() time.Duration {
+				d := timeCmd(t, loop, confs...)
+				check("the minimal Go loop")
+				return d
+			},
+		)
+	}
+	s := measure()
+	if r := Ratio(s[1], s[0]); r > guardRatio && !reporting() {
+		// A burst of other work on the 2 CPUs moves one run's median by
+		// ±20 %: a real regression shows again in a second run, a burst
+		// seldom does. The report (make bench) keeps its first figures.
+		t.Logf("binfmtctl register took %.2f× systemd-binfmt's time; measuring again to tell a regression from the load of other work", r)
+		s = measure()
+	}
 	sd, ctlS, inproc, spawn, minimal := s[0], s[1], s[2], s[3], s[4]
 	ratio := Ratio(ctlS, sd)
 	fi, _ := os.Stat(ctl)
@@ -170,10 +181,15 @@ func TestRegistrationAgainstSystemdBinfmt(t *testing.T) {
 			{"a minimal Go program: os.ReadFile each file, write each line (no checks, no output)", minimal.String(), fmt.Sprintf("%.2f×", Ratio(minimal, sd))},
 		}),
 		ratio, float64(inproc.Median()+spawn.Median())/float64(sd.Median()), float64(fi.Size())/1e6))
-	if ratio > 0.85 {
-		t.Errorf("binfmtctl register takes %.2f× systemd-binfmt's time; the target is ≤ 0.6× (this guard fails above 0.85×)", ratio)
+	if ratio > guardRatio {
+		t.Errorf("binfmtctl register takes %.2f× systemd-binfmt's time in two runs of %d rounds; the target is ≤ 0.6× (this guard fails above %.2f×)", ratio, n, guardRatio)
 	}
 }
+
+// guardRatio is where make test's registration guard fails: well above
+// the 0.6× target, well below the 1.0× of a binfmtctl no faster than the
+// tool it replaces.
+const guardRatio = 0.85
 
 // minimalLoop is the least a Go program can do to apply binfmt.d files:
 // the reference for what binfmtctl's checks and output cost on top.
