@@ -64,6 +64,18 @@ func swapBack(t *testing.T, withSystemd, withHelper bool) {
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}
+			log := waitEraseGuards(t, r)
+			t.Log(log)
+			out += log
+			// Where systemd's trigger runs and the admin's entry is
+			// live, our %preun starts the erase guard; it acts only
+			// when no helper is left.
+			switch want := map[bool]string{true: "is installed, and its triggers guarded the transaction", false: "systemd-binfmt flushed the table"}[withHelper]; {
+			case withSystemd && !strings.Contains(log, want):
+				t.Errorf("the erase guard's log does not say %q:\n%s", want, out)
+			case !withSystemd && log != "":
+				t.Errorf("an erase guard ran where systemd's trigger does not:\n%s", log)
+			}
 			if q, _ := r.RPM("-q", pkgName); !strings.Contains(q, "not installed") {
 				t.Fatalf("the swap back left ours installed: %s\n%s", q, out)
 			}
@@ -84,3 +96,9 @@ func swapBack(t *testing.T, withSystemd, withHelper bool) {
 func TestSwapBackFedoraHost(t *testing.T)                { swapBack(t, true, true) }
 func TestSwapBackContainerHost(t *testing.T)             { swapBack(t, false, true) }
 func TestSwapBackContainerHostNoHelperLeft(t *testing.T) { swapBack(t, false, false) }
+
+// TestSwapBackFedoraHostNoHelperLeft is the swap back where our package
+// is the only one that ships the helper: no guard of ours runs after
+// systemd's flush inside the transaction, so the erase guard, started by
+// our %preun, puts the administrator's entry back once it is over.
+func TestSwapBackFedoraHostNoHelperLeft(t *testing.T) { swapBack(t, true, false) }
