@@ -60,6 +60,8 @@ func swapBack(t *testing.T, withSystemd, withHelper bool) {
 				t.Fatal(err)
 			}
 			want, _ := fs.Raw("admin-entry")
+			registerDocker(t, fs)
+			docker, _ := fs.Raw(dockerEntry)
 			out, err := r.DNF("install", "--allowerasing", fedora)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out)
@@ -81,6 +83,21 @@ func swapBack(t *testing.T, withSystemd, withHelper bool) {
 			}
 			if got, err := fs.Raw("admin-entry"); err != nil || string(got) != string(want) {
 				t.Errorf("the administrator's entry is %q (%v), want %q\n%s", got, err, want, out)
+			}
+			// The docker-style entry stays where nothing flushes;
+			// where systemd-binfmt flushes it cannot come back (flag
+			// F, its interpreter deleted), and is named: with no
+			// helper left, by our %preun before and by the erase
+			// guard's log after.
+			gotDocker, err := fs.Raw(dockerEntry)
+			named := `entry "` + dockerEntry + `" was flushed by systemd-binfmt and cannot be registered again`
+			switch {
+			case !withSystemd && string(gotDocker) != string(docker):
+				t.Errorf("the docker-style entry is %q (%v), want %q\n%s", gotDocker, err, docker, out)
+			case withSystemd && (err == nil || !strings.Contains(out, named)):
+				t.Errorf("the docker-style entry is %q (%v), want it flushed and named (%q)\n%s", gotDocker, err, named, out)
+			case withSystemd && !withHelper && !strings.Contains(out, `entry "`+dockerEntry+`" cannot be registered again if systemd-binfmt flushes the table in this transaction`):
+				t.Errorf("our %%preun did not name the docker-style entry at risk:\n%s", out)
 			}
 			live, err := fs.Raw("qemu-aarch64")
 			if err != nil || !strings.Contains(string(live), "fffffffffffffffcff") {

@@ -295,13 +295,13 @@ func (m *Manager) AfterErase(state io.Reader, rpmLock *os.File, timeout time.Dur
 		select {} // the deadline's goroutine is exiting
 	}
 	rpmLock.Close()
-	why := "the table was not flushed"
-	if _, serr := os.Stat(m.Config.Root + HelperPath); err == nil && serr == nil {
-		why = HelperPath + " is installed, and its triggers guarded the transaction"
-	}
-	if err != nil || why != "the table was not flushed" {
-		m.notice("erase guard: transaction of process %s over (%v): %s: nothing to do", st.ID, err, why)
+	if err != nil {
+		m.notice("erase guard: waiting for the end of the transaction of process %s: %v; touching nothing", st.ID, err)
 		return err
+	}
+	if _, err := os.Stat(m.Config.Root + HelperPath); err == nil {
+		m.notice("erase guard: transaction of process %s over: %s is installed, and its triggers guarded the transaction: nothing to do", st.ID, HelperPath)
+		return nil
 	}
 	unlock, err := m.Store.Lock()
 	if err != nil {
@@ -319,7 +319,7 @@ func (m *Manager) AfterErase(state io.Reader, rpmLock *os.File, timeout time.Dur
 	}
 	disk, _ := m.onDisk()
 	if !FlushedSince(st.Snapshot, now, disk, m.goneDefs(st)) {
-		m.notice("erase guard: transaction of process %s over (%v): %s: nothing to do", st.ID, nil, why)
+		m.notice("erase guard: transaction of process %s over: the table was not flushed: nothing to do", st.ID)
 		return nil
 	}
 	// As the guard in a transaction does: what no file registered
