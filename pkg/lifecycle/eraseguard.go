@@ -156,7 +156,7 @@ func (m *Manager) spawnGuard(st *TxState, exe string, args []string) error {
 	if err != nil {
 		return err
 	}
-	p = m.Config.Root + p
+	p = joinPath(m.Config.Root, p)
 	rpmLock, err := openState("rpm lock file", p, unix.O_RDONLY)
 	if err != nil {
 		return err
