@@ -16,7 +16,12 @@ import (
 // Conflicts), with and without systemd's trigger, with and without the
 // binfmtctl package left installed. The administrator's disabled entry
 // stays byte for byte, and no record of ours is left.
-func swapBack(t *testing.T, withSystemd, withHelper bool) {
+//
+// viaRPM runs the swap back through the rpm CLI, which cannot erase and
+// install in one transaction of its own accord: Fedora's stand-in then
+// obsoletes ours, so that "rpm -U" of it erases ours in the transaction
+// that installs its binfmt.d file, as dnf's does.
+func swapBack(t *testing.T, withSystemd, withHelper, viaRPM bool) {
 	for _, st := range sandbox.Stacks(t) {
 		t.Run(st.Name, func(t *testing.T) {
 			ns := sandbox.Enter(t)
@@ -28,6 +33,11 @@ func swapBack(t *testing.T, withSystemd, withHelper bool) {
 			cpus := []string{"aarch64"}
 			ours := nfpmBuilder(t, r)(t, interpreters(t, cpus, ""), cpus, "1.0")
 			fedora := fedoraQemu(t)
+			if viaRPM {
+				spec := fedoraQemuSpec()
+				spec.Obsoletes = []string{pkgName}
+				fedora = sandbox.BuildRPM(t, spec)
+			}
 			hostConfs, _ := filepath.Glob(r.Path("/usr/lib/binfmt.d/*"))
 			for _, f := range hostConfs {
 				if err := os.Remove(f); err != nil {
@@ -62,7 +72,11 @@ func swapBack(t *testing.T, withSystemd, withHelper bool) {
 			want, _ := fs.Raw("admin-entry")
 			registerDocker(t, fs)
 			docker, _ := fs.Raw(dockerEntry)
-			out, err := r.DNF("install", "--allowerasing", fedora)
+			swap := func() (string, error) { return r.DNF("install", "--allowerasing", fedora) }
+			if viaRPM {
+				swap = func() (string, error) { return r.RPM("-U", fedora) }
+			}
+			out, err := swap()
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}
@@ -110,12 +124,18 @@ func swapBack(t *testing.T, withSystemd, withHelper bool) {
 	}
 }
 
-func TestSwapBackFedoraHost(t *testing.T)                { swapBack(t, true, true) }
-func TestSwapBackContainerHost(t *testing.T)             { swapBack(t, false, true) }
-func TestSwapBackContainerHostNoHelperLeft(t *testing.T) { swapBack(t, false, false) }
+func TestSwapBackFedoraHost(t *testing.T)                { swapBack(t, true, true, false) }
+func TestSwapBackContainerHost(t *testing.T)             { swapBack(t, false, true, false) }
+func TestSwapBackContainerHostNoHelperLeft(t *testing.T) { swapBack(t, false, false, false) }
 
 // TestSwapBackFedoraHostNoHelperLeft is the swap back where our package
 // is the only one that ships the helper: no guard of ours runs after
 // systemd's flush inside the transaction, so the erase guard, started by
 // our %preun, puts the administrator's entry back once it is over.
-func TestSwapBackFedoraHostNoHelperLeft(t *testing.T) { swapBack(t, true, false) }
+func TestSwapBackFedoraHostNoHelperLeft(t *testing.T) { swapBack(t, true, false, false) }
+
+// The same four through the rpm CLI.
+func TestSwapBackFedoraHostRPM(t *testing.T)                { swapBack(t, true, true, true) }
+func TestSwapBackContainerHostRPM(t *testing.T)             { swapBack(t, false, true, true) }
+func TestSwapBackContainerHostNoHelperLeftRPM(t *testing.T) { swapBack(t, false, false, true) }
+func TestSwapBackFedoraHostNoHelperLeftRPM(t *testing.T)    { swapBack(t, true, false, true) }
