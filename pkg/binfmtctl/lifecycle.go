@@ -75,6 +75,7 @@ func runAfterErase(c *ctx) int {
 	m := c.manager()
 	timeout, _ := time.ParseDuration(os.Getenv("BINFMTCTL_GUARD_TIMEOUT"))
 	if err := m.AfterErase(os.Stdin, os.NewFile(3, "rpm lock"), timeout); err != nil {
+		c.errorf("%v", err)
 		return exitFail
 	}
 	return exitOK

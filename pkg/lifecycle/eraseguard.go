@@ -265,7 +265,8 @@ func closeOnExec() {
 // hold up the next transaction), and then, unless the helper is on disk
 // again (another package kept or installed it; its triggers guarded the
 // transaction), puts back what a flush took (PlanAfterErase), under the
-// usual lock. What it does goes to m.Notices, one line each.
+// usual lock. What it does goes to m.Notices, one line each, and what
+// failed to the error.
 func (m *Manager) AfterErase(state io.Reader, rpmLock *os.File, timeout time.Duration) error {
 	data, err := io.ReadAll(io.LimitReader(state, maxTxState+1))
 	if err != nil {
@@ -296,8 +297,7 @@ func (m *Manager) AfterErase(state io.Reader, rpmLock *os.File, timeout time.Dur
 	}
 	rpmLock.Close()
 	if err != nil {
-		m.notice("erase guard: waiting for the end of the transaction of process %s: %v; touching nothing", st.ID, err)
-		return err
+		return errorf("erase guard: waiting for the end of the transaction of process %s: %w; touching nothing", st.ID, err)
 	}
 	if _, err := os.Stat(m.Config.Root + HelperPath); err == nil {
 		m.notice("erase guard: transaction of process %s over: %s is installed, and its triggers guarded the transaction: nothing to do", st.ID, HelperPath)
@@ -305,17 +305,16 @@ func (m *Manager) AfterErase(state io.Reader, rpmLock *os.File, timeout time.Dur
 	}
 	unlock, err := m.Store.Lock()
 	if err != nil {
-		m.notice("erase guard: %v", err)
-		return err
+		return errorf("erase guard: %w", err)
 	}
 	defer unlock()
 	fs, err := binfmt.Open(m.BinfmtDir)
 	if err != nil {
-		return err
+		return errorf("erase guard: %w", err)
 	}
 	now, err := m.table(fs)
 	if err != nil {
-		return err
+		return errorf("erase guard: %w", err)
 	}
 	disk, _ := m.onDisk()
 	if !FlushedSince(st.Snapshot, now, disk, m.goneDefs(st)) {
