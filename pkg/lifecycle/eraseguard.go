@@ -166,7 +166,9 @@ func (m *Manager) spawnGuard(st *TxState, exe string, args []string) error {
 	if err := unix.FcntlFlock(uintptr(rpmLock), unix.F_GETLK, &lk); err != nil || lk.Type != unix.F_WRLCK || !isAncestor(int(lk.Pid)) {
 		return errorf("cannot tell when this transaction ends: no process this one runs in holds rpm's lock %s", p)
 	}
-	st.ID, _ = TxID("/proc", int(lk.Pid))
+	if st.ID, err = TxID("/proc", int(lk.Pid)); err != nil {
+		return err
+	}
 	dir := m.txStore().Dir
 	_ = os.MkdirAll(dir, 0o700)
 	if err := checkDir(dir); err != nil {
