@@ -33,7 +33,8 @@ const PhaseAfterErase Phase = "after-erase"
 // DefaultEraseGuardTimeout bounds the detached copy's wait for the end of
 // the transaction. A big transaction (a distribution upgrade) may still
 // run long after the erase; past the bound the copy gives up, touches
-// nothing, and logs the entries a flush after that would take.
+// nothing, and says so in its log: a flush after that takes for good
+// what no binfmt.d file defines.
 const DefaultEraseGuardTimeout = 30 * time.Minute
 
 // EraseGuardLog, in the transaction state directory (/run/binfmtctl), is
