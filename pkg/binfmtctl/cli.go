@@ -72,6 +72,7 @@ type ctx struct {
 	force          bool
 	pinned         bool
 	annotate       bool
+	shipsHelper    bool
 }
 
 // Not inlined: one copy for its many callers keeps binfmtctl small.
@@ -111,6 +112,9 @@ var commands = []command{
 			fs.Bool(&c.annotate, "annotate", "", "add comments on masked and overridden files and on names several files define")
 		}},
 	{name: "hook", args: "post|preun|postun NEVRA COUNT", summary: "run a package scriptlet's hook: NEVRA is the exact package, COUNT is rpm's $1", run: runHook,
+		flags: func(fs *flagSet, c *ctx) {
+			fs.Bool(&c.shipsHelper, "ships-helper", "", "the package ships /usr/bin/binfmtctl: on erase, put back after the transaction what systemd-binfmt flushes when no helper is left")
+		},
 		complete: clidoc.Completion{Words: []string{"post", "preun", "postun"}, FirstOnly: true}},
 	{name: "trigger", args: "leaving|removing|early|guard-before|guard-after PID [FILE...]", summary: "run a step of the rpm file triggers (PID is rpm's; files as arguments, else on stdin)", run: runTrigger,
 		complete: clidoc.Completion{Words: []string{"leaving", "removing", "early", "guard-before", "guard-after"}, FirstOnly: true}},

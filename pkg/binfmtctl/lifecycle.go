@@ -42,6 +42,9 @@ func runHook(c *ctx, args []string) int {
 	}
 	switch lifecycle.Phase(args[0]) {
 	case lifecycle.Post, lifecycle.Preun, lifecycle.Postun:
+	case lifecycle.PhaseAfterErase:
+		// Hidden: the detached copy GuardErase starts.
+		return runAfterErase(c)
 	default:
 		c.errorf("hook: unknown phase %q: want post, preun or postun (usage: binfmtctl hook post|preun|postun NEVRA COUNT)", args[0])
 		return exitUsage
@@ -51,7 +54,27 @@ func runHook(c *ctx, args []string) int {
 		c.errorf("hook: %v", err)
 		return exitUsage
 	}
-	if err := c.manager().Hook(lifecycle.Phase(args[0]), args[1], count); err != nil {
+	m := c.manager()
+	if err := m.Hook(lifecycle.Phase(args[0]), args[1], count); err != nil {
+		c.errorf("%v", err)
+		return exitFail
+	}
+	if c.shipsHelper && lifecycle.Phase(args[0]) == lifecycle.Preun && count == 0 {
+		// The erase of a package that ships the helper: guard the
+		// end of the transaction, where nothing of binfmtctl may be
+		// left to run (docs/lifecycle.md, "The erase guard").
+		m.GuardErase(args[1], "/proc/self/exe", []string{"--binfmt-dir", c.binfmtDir, "--root", c.root, "--state-dir", c.stateDir})
+	}
+	return exitOK
+}
+
+// runAfterErase is the detached copy of the erase guard: the snapshot on
+// standard input, the guard's log as standard error, rpm's lock file as
+// fd 3.
+func runAfterErase(c *ctx) int {
+	m := c.manager()
+	timeout, _ := time.ParseDuration(os.Getenv("BINFMTCTL_GUARD_TIMEOUT"))
+	if err := m.AfterErase(os.Stdin, os.NewFile(3, "rpm lock"), timeout); err != nil {
 		c.errorf("%v", err)
 		return exitFail
 	}

@@ -29,14 +29,19 @@ const fedoraScriptlet = "systemctl --system try-restart systemd-binfmt.service &
 // fedoraQemu is the stand-in for Fedora's qemu-user-static-aarch64.
 func fedoraQemu(t *testing.T) string {
 	sandbox.Require(t, "/usr/bin/qemu-aarch64-static", "qemu-user-static")
-	return sandbox.BuildRPM(t, sandbox.PackageSpec{
+	return sandbox.BuildRPM(t, fedoraQemuSpec())
+}
+
+// fedoraQemuSpec is fedoraQemu's package.
+func fedoraQemuSpec() sandbox.PackageSpec {
+	return sandbox.PackageSpec{
 		Name: "qemu-user-static-aarch64", Version: "10.1.0", Release: "1.fc43", Arch: "x86_64",
 		Files: []sandbox.File{
 			{Dst: "/usr/bin/qemu-aarch64-static", Src: "/usr/bin/qemu-aarch64-static", Mode: 0o755},
 			{Dst: "/usr/lib/binfmt.d/qemu-aarch64-static.conf", Content: []byte(fedoraConf + "\n")},
 		},
 		Post: fedoraScriptlet, PostUn: fedoraScriptlet,
-	})
+	}
 }
 
 // systemdTrigger is a package that carries systemd's binfmt trigger as

@@ -16,7 +16,12 @@ import (
 // Conflicts), with and without systemd's trigger, with and without the
 // binfmtctl package left installed. The administrator's disabled entry
 // stays byte for byte, and no record of ours is left.
-func swapBack(t *testing.T, withSystemd, withHelper bool) {
+//
+// viaRPM runs the swap back through the rpm CLI, which cannot erase and
+// install in one transaction of its own accord: Fedora's stand-in then
+// obsoletes ours, so that "rpm -U" of it erases ours in the transaction
+// that installs its binfmt.d file, as dnf's does.
+func swapBack(t *testing.T, withSystemd, withHelper, viaRPM bool) {
 	for _, st := range sandbox.Stacks(t) {
 		t.Run(st.Name, func(t *testing.T) {
 			ns := sandbox.Enter(t)
@@ -28,6 +33,11 @@ func swapBack(t *testing.T, withSystemd, withHelper bool) {
 			cpus := []string{"aarch64"}
 			ours := nfpmBuilder(t, r)(t, interpreters(t, cpus, ""), cpus, "1.0")
 			fedora := fedoraQemu(t)
+			if viaRPM {
+				spec := fedoraQemuSpec()
+				spec.Obsoletes = []string{pkgName}
+				fedora = sandbox.BuildRPM(t, spec)
+			}
 			hostConfs, _ := filepath.Glob(r.Path("/usr/lib/binfmt.d/*"))
 			for _, f := range hostConfs {
 				if err := os.Remove(f); err != nil {
@@ -60,15 +70,48 @@ func swapBack(t *testing.T, withSystemd, withHelper bool) {
 				t.Fatal(err)
 			}
 			want, _ := fs.Raw("admin-entry")
-			out, err := r.DNF("install", "--allowerasing", fedora)
+			registerDocker(t, fs)
+			docker, _ := fs.Raw(dockerEntry)
+			swap := func() (string, error) { return r.DNF("install", "--allowerasing", fedora) }
+			if viaRPM {
+				swap = func() (string, error) { return r.RPM("-U", fedora) }
+			}
+			out, err := swap()
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out)
+			}
+			log := waitEraseGuards(t, r)
+			t.Log(log)
+			out += log
+			// Where systemd's trigger runs and the admin's entry is
+			// live, our %preun starts the erase guard; it acts only
+			// when no helper is left.
+			switch want := map[bool]string{true: "is installed, and its triggers guarded the transaction", false: "systemd-binfmt flushed the table"}[withHelper]; {
+			case withSystemd && !strings.Contains(log, want):
+				t.Errorf("the erase guard's log does not say %q:\n%s", want, out)
+			case !withSystemd && log != "":
+				t.Errorf("an erase guard ran where systemd's trigger does not:\n%s", log)
 			}
 			if q, _ := r.RPM("-q", pkgName); !strings.Contains(q, "not installed") {
 				t.Fatalf("the swap back left ours installed: %s\n%s", q, out)
 			}
 			if got, err := fs.Raw("admin-entry"); err != nil || string(got) != string(want) {
 				t.Errorf("the administrator's entry is %q (%v), want %q\n%s", got, err, want, out)
+			}
+			// The docker-style entry stays where nothing flushes;
+			// where systemd-binfmt flushes it cannot come back (flag
+			// F, its interpreter deleted), and is named: with no
+			// helper left, by our %preun before and by the erase
+			// guard's log after.
+			gotDocker, err := fs.Raw(dockerEntry)
+			named := `entry "` + dockerEntry + `" was flushed by systemd-binfmt and cannot be registered again`
+			switch {
+			case !withSystemd && string(gotDocker) != string(docker):
+				t.Errorf("the docker-style entry is %q (%v), want %q\n%s", gotDocker, err, docker, out)
+			case withSystemd && (err == nil || !strings.Contains(out, named)):
+				t.Errorf("the docker-style entry is %q (%v), want it flushed and named (%q)\n%s", gotDocker, err, named, out)
+			case withSystemd && !withHelper && !strings.Contains(out, `entry "`+dockerEntry+`" cannot be registered again if systemd-binfmt flushes the table in this transaction`):
+				t.Errorf("our %%preun did not name the docker-style entry at risk:\n%s", out)
 			}
 			live, err := fs.Raw("qemu-aarch64")
 			if err != nil || !strings.Contains(string(live), "fffffffffffffffcff") {
@@ -81,6 +124,18 @@ func swapBack(t *testing.T, withSystemd, withHelper bool) {
 	}
 }
 
-func TestSwapBackFedoraHost(t *testing.T)                { swapBack(t, true, true) }
-func TestSwapBackContainerHost(t *testing.T)             { swapBack(t, false, true) }
-func TestSwapBackContainerHostNoHelperLeft(t *testing.T) { swapBack(t, false, false) }
+func TestSwapBackFedoraHost(t *testing.T)                { swapBack(t, true, true, false) }
+func TestSwapBackContainerHost(t *testing.T)             { swapBack(t, false, true, false) }
+func TestSwapBackContainerHostNoHelperLeft(t *testing.T) { swapBack(t, false, false, false) }
+
+// TestSwapBackFedoraHostNoHelperLeft is the swap back where our package
+// is the only one that ships the helper: no guard of ours runs after
+// systemd's flush inside the transaction, so the erase guard, started by
+// our %preun, puts the administrator's entry back once it is over.
+func TestSwapBackFedoraHostNoHelperLeft(t *testing.T) { swapBack(t, true, false, false) }
+
+// The same four through the rpm CLI.
+func TestSwapBackFedoraHostRPM(t *testing.T)                { swapBack(t, true, true, true) }
+func TestSwapBackContainerHostRPM(t *testing.T)             { swapBack(t, false, true, true) }
+func TestSwapBackContainerHostNoHelperLeftRPM(t *testing.T) { swapBack(t, false, false, true) }
+func TestSwapBackFedoraHostNoHelperLeftRPM(t *testing.T)    { swapBack(t, true, false, true) }

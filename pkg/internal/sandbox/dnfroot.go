@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -176,6 +177,7 @@ func (ns *NS) DNFRootOn(st Stack) *Root {
 func (r *Root) init() {
 	t := r.t
 	t.Helper()
+	t.Cleanup(r.noProcessLeft)
 	if out, err := r.RPM("--initdb"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -441,4 +443,50 @@ func (r *Root) run(cmd *exec.Cmd, what string) (string, error) {
 		return out.String(), fmt.Errorf("running %s in the root %q: %w", what, r.Dir, err)
 	}
 	return out.String(), nil
+}
+
+// Processes returns the pids of the processes whose root directory is the
+// root, such as a scriptlet's, or a process a scriptlet left running.
+func (r *Root) Processes() []int {
+	var root unix.Stat_t
+	if unix.Stat(r.Dir, &root) != nil {
+		return nil
+	}
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		// Compared by identity: a process in another mount namespace
+		// (rpm 6.1's unshare plugin) sees the same directory elsewhere.
+		var st unix.Stat_t
+		if unix.Stat("/proc/"+e.Name()+"/root/", &st) == nil && st.Dev == root.Dev && st.Ino == root.Ino {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// noProcessLeft fails the test when a process still runs in the root
+// after it (the erase guard of binfmtctl must not outlive its bound, nor
+// the test), and kills it. A process that is just finishing (the test
+// ended right after a transaction) gets ten seconds.
+func (r *Root) noProcessLeft() {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		left := r.Processes()
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().Before(deadline) {
+			continue
+		}
+		for _, pid := range left {
+			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			r.t.Errorf("process %d (%s) still runs in the root %s after the test; killed", pid, strings.ReplaceAll(strings.TrimRight(string(cmd), "\x00"), "\x00", " "), r.Dir)
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+		return
+	}
 }

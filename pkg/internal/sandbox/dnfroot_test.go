@@ -162,3 +162,34 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestRootProcesses: Processes finds a process chrooted in the root, the
+// kind a scriptlet may leave running, that the cleanup would report.
+func TestRootProcesses(t *testing.T) {
+	ns := Enter(t)
+	if ns == nil {
+		return
+	}
+	r := ns.DNFRoot()
+	if left := r.Processes(); len(left) != 0 {
+		t.Fatalf("processes in a fresh root: %v", left)
+	}
+	cmd := r.chrootCmd("/bin/cat")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if left := r.Processes(); len(left) != 1 || left[0] != cmd.Process.Pid {
+		t.Errorf("Processes = %v, want [%d]", left, cmd.Process.Pid)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if left := r.Processes(); len(left) != 0 {
+		t.Errorf("Processes = %v once it exited", left)
+	}
+}

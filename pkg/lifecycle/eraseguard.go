@@ -1,0 +1,332 @@
+package lifecycle
+
+import (
+	"errors"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
+)
+
+// The erase guard (docs/lifecycle.md, "The erase guard"): when the erase
+// of a package that ships /usr/bin/binfmtctl may leave no helper behind,
+// nothing of binfmtctl runs after systemd's binfmt trigger in that
+// transaction. rpm runs %transfiletriggerin only of packages installed
+// once the transaction is over, and the erased package's own %preun and
+// %postun run before it. So the erase %preun starts a detached copy of
+// the helper that waits for the transaction to end and then puts back
+// what systemd-binfmt flushed.
+
+// HelperPath is the helper every package that ships it installs there.
+const HelperPath = "/usr/bin/binfmtctl"
+
+// PhaseAfterErase is the hidden hook phase the detached copy runs.
+const PhaseAfterErase Phase = "after-erase"
+
+// DefaultEraseGuardTimeout bounds the detached copy's wait for the end of
+// the transaction. A big transaction (a distribution upgrade) may still
+// run long after the erase; past the bound the copy gives up, touches
+// nothing, and says so in its log: a flush after that takes for good
+// what no binfmt.d file defines.
+const DefaultEraseGuardTimeout = 30 * time.Minute
+
+// EraseGuardLog, in the transaction state directory (/run/binfmtctl), is
+// where the detached copy, which has no terminal and no rpm output to
+// write to, says what it did. Every copy holds a shared flock on it for
+// its whole life, so an exclusive one is granted once none is running
+// (`flock /run/binfmtctl/erase-guard.log true` waits for them).
+const EraseGuardLog = "erase-guard.log"
+
+// defaultRPMLock is rpm's transaction lock when %_rpmlock_path does not
+// expand (rpm's RPMLOCK_PATH, LOCALSTATEDIR "/rpm/.rpm.lock").
+const defaultRPMLock = "/var/lib/rpm/.rpm.lock"
+
+// LockPath returns rpm's transaction lock file, %{_rpmlock_path}
+// (%{_dbpath}/.rpm.lock by default), as the rpm command expands it. rpm
+// takes a write lock (fcntl F_SETLK, whole file) on it for a whole
+// transaction, the %transfiletriggerin triggers included, and releases
+// it when the transaction is over.
+func (r RPM) LockPath() (string, error) {
+	cmd := r.Command
+	if cmd == "" {
+		cmd = "rpm"
+	}
+	stdout, stderr, err := run(cmd, []string{"--eval", "%{?_rpmlock_path}"})
+	if err != nil {
+		return "", errorf("asking rpm for %%_rpmlock_path: %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	p := strings.TrimSpace(stdout.String())
+	if p == "" || !strings.HasPrefix(p, "/") {
+		p = defaultRPMLock
+	}
+	return p, nil
+}
+
+// EraseGuardNeeded reports whether a flush after the erase could take an
+// entry that nothing puts back: some live entry is defined by no binfmt.d
+// file on disk. systemd-binfmt registers every file again after its
+// flush, so a table of file-defined entries loses nothing to it.
+func EraseGuardNeeded(snapshot []RawEntry, onDisk map[string]binfmt.Line) bool {
+	for _, e := range snapshot {
+		if _, ok := onDisk[e.Name]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// FlushedSince reports whether the table was flushed between the
+// snapshot the erase %preun took and the table now, once the transaction
+// is over: an entry no binfmt.d file defines, on disk or removed by the
+// transaction, is gone or registered again (Flushed), and no entry of the
+// snapshot is still live as it was (the same inode), as none is after
+// systemd-binfmt's "-1" to status. Anything less (an entry someone
+// unregistered meanwhile) is not a flush, and nothing is put back.
+func FlushedSince(snapshot, now []RawEntry, onDisk map[string]binfmt.Line, gone []binfmt.Entry) bool {
+	for _, e := range snapshot {
+		for _, n := range now {
+			if n.Name == e.Name && n.Ino == e.Ino {
+				return false
+			}
+		}
+	}
+	return Flushed(snapshot, now, onDisk, gone)
+}
+
+// GuardErase is the erase %preun's part of the erase guard, for a package
+// that ships the helper (our own %preun says so with --ships-helper; the
+// %binfmtctl_preun macro of other packages does not). It runs after the
+// hook itself, and starts the detached copy only where it can be needed:
+// systemd's binfmt trigger runs here (/run/systemd/system), the table is
+// this root's own (not the host's, seen through dnf --installroot), some
+// live entry is defined by no binfmt.d file, and an ancestor of this
+// process (rpm, dnf, PackageKit: the transaction we are part of) holds
+// rpm's transaction lock. Then it snapshots the table and what the files
+// on disk define, names the entries a flush would take for good (flag F
+// with an interpreter that no longer exists), and starts exe with args
+// (the global flags) and "hook after-erase NEVRA 0", detached: a new
+// session, the snapshot on standard input, the guard's log as standard
+// output and error (locked shared until it exits), rpm's lock as fd 3.
+// It returns at once; what it cannot do it says, and the erase goes on.
+func (m *Manager) GuardErase(nevra, exe string, args []string) {
+	if !m.systemdRuns() || outerTable(m.BinfmtDir) {
+		return
+	}
+	fs, err := binfmt.Open(m.BinfmtDir)
+	if err != nil {
+		return // the hook said why already
+	}
+	st := &TxState{}
+	if m.takeSnapshot(fs, st, string(Preun)) != nil {
+		return
+	}
+	disk, _ := m.onDisk()
+	if !EraseGuardNeeded(st.Snapshot, disk) {
+		return
+	}
+	m.see(st)
+	risk := ""
+	for _, e := range st.Snapshot {
+		if _, ok := disk[e.Name]; ok {
+			continue
+		}
+		if l, err := binfmt.ParseLive(e.Name, e.Raw); err == nil && l.HasFlag('F') && !l.InterpreterExists("/") {
+			m.notice("entry %q cannot be registered again if systemd-binfmt flushes the table in this transaction: flag F opens the interpreter %s when registering, and it no longer exists", e.Name, l.Interpreter)
+		}
+		risk += " " + e.Name
+	}
+	if err := m.spawnGuard(st, exe, append(args, "hook", string(PhaseAfterErase), nevra, "0")); err != nil {
+		m.notice("erase guard: %v; if systemd-binfmt flushes the table in this transaction, nothing of binfmtctl is left to register again:%s", err, risk)
+	}
+}
+
+// spawnGuard finds rpm's lock and starts the detached copy.
+func (m *Manager) spawnGuard(st *TxState, exe string, args []string) error {
+	q, ok := m.RPM.(interface{ LockPath() (string, error) })
+	if !ok {
+		return errorf("no rpm to ask for its lock")
+	}
+	p, err := q.LockPath()
+	if err != nil {
+		return err
+	}
+	p = joinPath(m.Config.Root, p)
+	rpmLock, err := openState("rpm lock file", p, unix.O_RDONLY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(rpmLock)
+	lk := unix.Flock_t{Type: unix.F_RDLCK}
+	if err := unix.FcntlFlock(uintptr(rpmLock), unix.F_GETLK, &lk); err != nil || lk.Type != unix.F_WRLCK || !isAncestor(int(lk.Pid)) {
+		return errorf("cannot tell when this transaction ends: no process this one runs in holds rpm's lock %s", p)
+	}
+	if st.ID, err = TxID("/proc", int(lk.Pid)); err != nil {
+		return err
+	}
+	dir := m.txStore().Dir
+	_ = os.MkdirAll(dir, 0o700)
+	if err := checkDir(dir); err != nil {
+		return err
+	}
+	log, err := openState("erase guard log", joinPath(dir, EraseGuardLog), unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(log)
+	// Shared: every copy holds it; whoever waits for them all takes it
+	// exclusive. Not waited for, so that no observer holds up rpm.
+	_ = unix.Flock(log, unix.LOCK_SH|unix.LOCK_NB)
+	var pipe [2]int
+	if err := syscall.Pipe2(pipe[:], syscall.O_CLOEXEC); err != nil {
+		return err
+	}
+	defer unix.Close(pipe[1])
+	closeOnExec()
+	_, err = syscall.ForkExec(exe, append([]string{"binfmtctl"}, args...), &syscall.ProcAttr{
+		Dir:   "/",
+		Env:   os.Environ(),
+		Files: []uintptr{uintptr(pipe[0]), uintptr(log), uintptr(log), uintptr(rpmLock)},
+		// A session of its own: no terminal, and no signal for dnf's
+		// process group reaches it. Not waited for: once this process
+		// exits, init reaps it.
+		Sys: &syscall.SysProcAttr{Setsid: true},
+	})
+	unix.Close(pipe[0])
+	if err != nil {
+		return errorf("starting %s: %w", exe, err)
+	}
+	// The pipe holds 64 KiB; the copy reads the rest at once.
+	state := st.Render()
+	for len(state) > 0 {
+		n, err := unix.Write(pipe[1], state)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return err
+		}
+		state = state[max(n, 0):]
+	}
+	return nil
+}
+
+// openState opens p with flags, refusing a symlink in its place, a FIFO
+// (O_NONBLOCK: it cannot block the open) and anything but a regular file
+// of root's that group and others cannot write (checkFile).
+func openState(what, p string, flags int) (int, error) {
+	fd, err := unix.Open(p, flags|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
+	if errors.Is(err, unix.ELOOP) {
+		return -1, errorf("%w: %s %q is a symlink", ErrUnsafeState, what, p)
+	}
+	if err != nil {
+		return -1, errorf("opening %s: %w", what, err)
+	}
+	var st unix.Stat_t
+	if err = unix.Fstat(fd, &st); err == nil {
+		err = checkFile(what, p, &st)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// isAncestor reports whether pid is a parent of this process, or its
+// parent's parent, and so on.
+func isAncestor(pid int) bool {
+	p := os.Getppid()
+	for i := 0; i < 32 && p > 1; i++ {
+		if p == pid {
+			return true
+		}
+		p = parentOf(p)
+	}
+	return false
+}
+
+// closeOnExec marks every descriptor above standard error close-on-exec,
+// so that the detached copy keeps none that rpm or dnf gave the scriptlet
+// (a pipe dnf reads scriptlet output from would never reach end of file).
+func closeOnExec() {
+	names, _ := readDirNames("/proc/self/fd")
+	for _, n := range names {
+		if fd, err := strconv.Atoi(n); err == nil && fd > 2 {
+			_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
+		}
+	}
+}
+
+// AfterErase is the detached copy's part: state is the snapshot the
+// %preun took, rpmLock rpm's lock file. It waits, at most timeout, until
+// the transaction is over (a read lock on rpmLock is granted once rpm
+// releases its write lock), lets go of the lock at once (holding it would
+// hold up the next transaction), and then, unless the helper is on disk
+// again (another package kept or installed it; its triggers guarded the
+// transaction), puts back what a flush took (PlanAfterErase), under the
+// usual lock. What it does goes to m.Notices, one line each, and what
+// failed to the error.
+func (m *Manager) AfterErase(state io.Reader, rpmLock *os.File, timeout time.Duration) error {
+	data, err := io.ReadAll(io.LimitReader(state, maxTxState+1))
+	if err != nil {
+		return errorf("erase guard: reading the snapshot: %w", err)
+	}
+	st, err := ParseTxState(data)
+	if err != nil {
+		return errorf("erase guard: %w", err)
+	}
+	if timeout <= 0 {
+		timeout = DefaultEraseGuardTimeout
+	}
+	// The bound: F_SETLKW cannot be interrupted here (the Go runtime's
+	// signal handlers restart it), so a second goroutine ends the
+	// process at the deadline, unless the wait ended first.
+	var ended atomic.Int32
+	go func() {
+		time.Sleep(timeout)
+		if ended.CompareAndSwap(0, 1) {
+			m.notice("erase guard: gave up after %v, touching nothing: the transaction of process %s is still running; a flush by systemd-binfmt after this takes for good what no binfmt.d file defines", timeout, st.ID)
+			os.Exit(1)
+		}
+	}()
+	lk := unix.Flock_t{Type: unix.F_RDLCK}
+	err = unix.FcntlFlock(rpmLock.Fd(), unix.F_SETLKW, &lk)
+	if !ended.CompareAndSwap(0, 2) {
+		select {} // the deadline's goroutine is exiting
+	}
+	rpmLock.Close()
+	if err != nil {
+		return errorf("erase guard: waiting for the end of the transaction of process %s: %w; touching nothing", st.ID, err)
+	}
+	if _, err := os.Stat(m.Config.Root + HelperPath); err == nil {
+		m.notice("erase guard: transaction of process %s over: %s is installed, and its triggers guarded the transaction: nothing to do", st.ID, HelperPath)
+		return nil
+	}
+	unlock, err := m.Store.Lock()
+	if err != nil {
+		return errorf("erase guard: %w", err)
+	}
+	defer unlock()
+	fs, err := binfmt.Open(m.BinfmtDir)
+	if err != nil {
+		return errorf("erase guard: %w", err)
+	}
+	now, err := m.table(fs)
+	if err != nil {
+		return errorf("erase guard: %w", err)
+	}
+	disk, _ := m.onDisk()
+	if !FlushedSince(st.Snapshot, now, disk, m.goneDefs(st)) {
+		m.notice("erase guard: transaction of process %s over: the table was not flushed: nothing to do", st.ID)
+		return nil
+	}
+	// As the guard in a transaction does: what no file registered
+	// again, byte for byte, except what files this transaction removed
+	// defined; each entry that cannot be is named.
+	m.notice("erase guard: transaction of process %s over: systemd-binfmt flushed the table; putting back what no binfmt.d file defines", st.ID)
+	return m.restore(fs, st.Snapshot, st)
+}
