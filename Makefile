@@ -34,7 +34,7 @@ DEB_TOOLS := qemu-aarch64-static:qemu-user-static rpm:rpm rpmbuild:rpm dnf:dnf \
 	zsh:zsh fish:fish groff:groff-base debootstrap:debootstrap gpg:gnupg
 SYSTEMD_BINFMT := /lib/systemd/systemd-binfmt
 
-.PHONY: all deps rpm rpmbuild binfmtctl binfmtctl-docs man test test-root vet fmt-check unit fuzz load e2e bench bench-go dist repo clean
+.PHONY: all deps rpm rpmbuild binfmtctl binfmtctl-docs binfmtctl-docs-update man test test-root vet fmt-check unit fuzz load e2e bench bench-go dist repo clean
 
 all: rpm
 
@@ -67,6 +67,13 @@ binfmtctl-docs: binfmtctl
 	$(DIST)/binfmtctl completion bash >$(DIST)/binfmtctl.bash
 	$(DIST)/binfmtctl completion zsh >$(DIST)/_binfmtctl
 	$(DIST)/binfmtctl completion fish >$(DIST)/binfmtctl.fish
+
+# binfmtctl-docs-update renders binfmtctl's manual page and completions
+# from its command table into pkg/binfmtctl/docs/, which the helper
+# embeds (so that it need not link the renderers): run it after changing
+# a command or flag; make test fails until then (TestEmbeddedDocs).
+binfmtctl-docs-update:
+	UPDATE_DOCS=1 $(GO) test -count=1 -run '^TestEmbeddedDocs$$' ./pkg/binfmtctl
 
 # man writes the build tool's manual page and shell completions, generated
 # from the flag definitions its parser reads, into $(DIST):

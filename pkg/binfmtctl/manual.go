@@ -1,25 +1,61 @@
 package binfmtctl
 
 import (
+	_ "embed"
 	"io"
+	"strings"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/clidoc"
 )
 
+// The manual page and the completion scripts are rendered from the
+// command table by clidoc (program, below) into docs/, and embedded: the
+// helper prints them without linking clidoc's renderers, some 60 KB of a
+// binary that is kept small. TestEmbeddedDocs fails when a file in docs/
+// differs from what the table renders now, and UPDATE_DOCS=1 makes it
+// write them (make binfmtctl-docs-update).
+//
+//go:embed docs/binfmtctl.8
+var manualPage string
+
+//go:embed docs/binfmtctl.bash
+var bashCompletion string
+
+//go:embed docs/_binfmtctl
+var zshCompletion string
+
+//go:embed docs/binfmtctl.fish
+var fishCompletion string
+
+// versionMark stands for Version in the rendered manual page, which is
+// rendered once, at development time, while Version is set at link time.
+const versionMark = "@VERSION@"
+
 // Manual writes the manual page binfmtctl(8) as roff. It is made from
 // the command table the parser reads, so it lists exactly the commands
 // and flags binfmtctl accepts.
 func Manual(w io.Writer) error {
-	p := program()
-	return p.WriteManual(w)
+	_, err := io.WriteString(w, strings.ReplaceAll(manualPage, versionMark, Version))
+	return err
 }
 
 // Completion writes binfmtctl's completion script for shell: "bash",
 // "zsh" or "fish". Like the manual, it is made from the command table.
 func Completion(w io.Writer, shell string) error {
-	p := program()
-	return p.WriteCompletion(w, shell)
+	var script string
+	switch shell {
+	case "bash":
+		script = bashCompletion
+	case "zsh":
+		script = zshCompletion
+	case "fish":
+		script = fishCompletion
+	default:
+		return errorf("no completion for shell %q: want one of %s", shell, strings.Join(clidoc.Shells, ", "))
+	}
+	_, err := io.WriteString(w, script)
+	return err
 }
 
 // docFlags turns a flagSet's definitions into clidoc's. A value named

@@ -1,0 +1,67 @@
+package binfmtctl
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// renderDocs renders the manual page (with versionMark for the version)
+// and the completion scripts from the command table, by the names they
+// have in docs/.
+func renderDocs() (map[string]string, error) {
+	p := program()
+	p.Version = versionMark
+	out := map[string]string{}
+	var b strings.Builder
+	if err := p.WriteManual(&b); err != nil {
+		return nil, err
+	}
+	out["binfmtctl.8"] = b.String()
+	for shell, name := range map[string]string{"bash": "binfmtctl.bash", "zsh": "_binfmtctl", "fish": "binfmtctl.fish"} {
+		b.Reset()
+		if err := p.WriteCompletion(&b, shell); err != nil {
+			return nil, err
+		}
+		out[name] = b.String()
+	}
+	return out, nil
+}
+
+// TestEmbeddedDocs checks that the manual page and completions binfmtctl
+// prints (embedded from docs/) are what the command table renders now,
+// and that the manual carries the version binfmtctl was linked with.
+// UPDATE_DOCS=1 (make binfmtctl-docs-update) writes docs/ instead.
+func TestEmbeddedDocs(t *testing.T) {
+	want, err := renderDocs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.Getenv("UPDATE_DOCS") != "" {
+		for name, text := range want {
+			if err := os.WriteFile(filepath.Join("docs", name), []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return
+	}
+	embedded := map[string]string{"binfmtctl.8": manualPage, "binfmtctl.bash": bashCompletion, "_binfmtctl": zshCompletion, "binfmtctl.fish": fishCompletion}
+	for name, text := range want {
+		if embedded[name] != text {
+			t.Errorf("pkg/binfmtctl/docs/%s is not what the command table renders now: run make binfmtctl-docs-update", name)
+		}
+	}
+	defer func(v string) { Version = v }(Version)
+	Version = "9.8-7"
+	var b strings.Builder
+	if err := Manual(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `"binfmtctl 9.8-7"`) || strings.Contains(b.String(), versionMark) {
+		t.Errorf("the manual does not carry the linked version 9.8-7:\n%s", b.String()[:200])
+	}
+	if err := Completion(&b, "tcsh"); err == nil || !strings.Contains(err.Error(), `"tcsh"`) {
+		t.Errorf("Completion(tcsh) = %v, want an error quoting the shell", err)
+	}
+}
