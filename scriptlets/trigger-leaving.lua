@@ -1,6 +1,7 @@
 -- %transfiletriggerun -P 1000701: before the transaction, the binfmt.d
 -- files that will be removed or replaced, while they still exist: record
--- what they define and which packages own them.
+-- what they define and, where a record claims an entry they define, which
+-- packages own them (rpm is asked only then: lifecycle.AskOwners).
 -- Lua: rpm runs it in-process, and rpm.execute starts binfmtctl with no
 -- shell between (a shell trigger costs rpm a fork of dnf). The files come
 -- from rpm.next_file, the *.conf files directly in a binfmt.d directory

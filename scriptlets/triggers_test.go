@@ -90,22 +90,37 @@ func TestTriggerBodies(t *testing.T) {
 }
 
 // TestEarlyOncePerProcess: where systemd does not run, the early step
-// matters only for the binfmt.d files on disk before the transaction, so
-// its body starts binfmtctl once per rpm process (one Lua state), and
-// only where binfmt_misc is mounted; where systemd runs, every time (the
+// matters only for the binfmt.d files on disk in a transaction that
+// installs the helper (one installed before it runs the leaving step for
+// every file the transaction removes), so its body starts binfmtctl once
+// per rpm process (one Lua state), from the first run that is passed
+// /usr/bin/binfmtctl or any later one, and only where binfmt_misc is
+// mounted; where systemd runs, in every run passed a binfmt.d file (the
 // table may change between packages).
 func TestEarlyOncePerProcess(t *testing.T) {
 	b, err := os.ReadFile("trigger-early.lua")
 	if err != nil {
 		t.Fatal(err)
 	}
+	oldWay := []string{"/usr/lib/binfmt.d/oldway.conf"}
+	helper := []string{"/usr/bin/binfmtctl"}
+	ours := []string{"/usr/bin/binfmtctl", "/usr/lib/binfmt.d/qemu-aarch64-static.conf"}
 	for _, c := range []struct {
 		systemd, binfmt bool
+		runs            [][]string // the files of each %filetriggerin run in one rpm process
 		want            int
-	}{{false, true, 1}, {false, false, 0}, {true, false, 2}, {true, true, 2}} {
+	}{
+		{false, true, [][]string{oldWay, oldWay}, 0},
+		{false, true, [][]string{ours, oldWay}, 1},
+		{false, true, [][]string{oldWay, helper, oldWay}, 1},
+		{false, false, [][]string{ours, oldWay}, 0},
+		{true, false, [][]string{oldWay, oldWay}, 2},
+		{true, true, [][]string{ours, oldWay}, 2},
+		{true, true, [][]string{helper, oldWay}, 1},
+	} {
 		dir := t.TempDir()
-		helper, out := filepath.Join(dir, "binfmtctl"), filepath.Join(dir, "runs")
-		if err := os.WriteFile(helper, []byte("#!/bin/sh\necho \"$*\" >> "+out+"\n"), 0o755); err != nil {
+		bin, out := filepath.Join(dir, "binfmtctl"), filepath.Join(dir, "runs")
+		if err := os.WriteFile(bin, []byte("#!/bin/sh\necho \"$*\" >> "+out+"\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
 		booted, status := filepath.Join(dir, "system"), filepath.Join(dir, "status")
@@ -119,9 +134,20 @@ func TestEarlyOncePerProcess(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		body := strings.NewReplacer("/usr/bin/binfmtctl", helper, "/run/systemd/system", booted, "/proc/sys/fs/binfmt_misc/status", status).Replace(string(b))
-		// Two packages' %filetriggerin in one rpm process.
-		if o, err := exec.Command("rpm", "--eval", "%{lua:"+body+"\n"+body+"}").CombinedOutput(); err != nil || strings.Contains(string(o), "error") {
+		// The body tests "/usr/bin/binfmtctl" among the files by its
+		// name: only the path it runs is replaced.
+		body := strings.NewReplacer(`posix.access("/usr/bin/binfmtctl"`, `posix.access("`+bin+`"`, `rpm.execute, "/usr/bin/binfmtctl"`, `rpm.execute, "`+bin+`"`, "/run/systemd/system", booted, "/proc/sys/fs/binfmt_misc/status", status).Replace(string(b))
+		// Several packages' %filetriggerin in one rpm process.
+		var script strings.Builder
+		for _, files := range c.runs {
+			var q []string
+			for _, p := range files {
+				q = append(q, `"`+p+`"`)
+			}
+			script.WriteString("do local list = {" + strings.Join(q, ",") + "}; local i = 0; rpm.next_file = function() i = i + 1; return list[i] end end\n")
+			script.WriteString("do\n" + body + "\nend\n")
+		}
+		if o, err := exec.Command("rpm", "--eval", "%{lua:"+script.String()+"}").CombinedOutput(); err != nil || strings.Contains(string(o), "error") {
 			t.Fatalf("trigger-early.lua does not run in rpm's Lua: %v\n%s", err, o)
 		}
 		got, err := os.ReadFile(out)
@@ -129,7 +155,7 @@ func TestEarlyOncePerProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 		if n := strings.Count(string(got), "trigger early -\n"); n != c.want {
-			t.Errorf("systemd %v, binfmt_misc %v: binfmtctl started %d times (%q), want %d", c.systemd, c.binfmt, n, got, c.want)
+			t.Errorf("systemd %v, binfmt_misc %v, runs %q: binfmtctl started %d times (%q), want %d", c.systemd, c.binfmt, c.runs, n, got, c.want)
 		}
 	}
 }

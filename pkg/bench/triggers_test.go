@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/assemble"
@@ -153,6 +154,7 @@ func TestBenchTriggers(t *testing.T) {
 		}
 	}
 	real, colon, none := variants[0], variants[1], variants[2]
+	runs, queries := countRuns(t, roots[real], dnf, old)
 	header := []string{"what", "no triggers", "`:` triggers", "real triggers", "real ÷ none", "real ÷ `:`"}
 	var rows [][]string
 	for _, m := range []struct {
@@ -172,6 +174,10 @@ func TestBenchTriggers(t *testing.T) {
 	if overhead > 1.05 {
 		verdict = "**not met**"
 	}
+	var steps []string
+	for _, r := range runs {
+		steps = append(steps, "`"+r+"`")
+	}
 	own := float64(real.allCPU.Median()-colon.allCPU.Median()) / 1e6
 	shells := float64(colon.allCPU.Median()-none.allCPU.Median()) / 1e6
 	report(t, fmt.Sprintf(`## The helper's file triggers in another package's transaction: %d interleaved rounds
@@ -179,10 +185,53 @@ func TestBenchTriggers(t *testing.T) {
 A small package that ships /usr/lib/binfmt.d/oldway-binfmt.conf and never calls the hooks, installed and removed with `+"`dnf`"+` in a root where the helper's package (binfmtctl built from this tree) is installed with the triggers spec/triggers.yaml declares, with the same triggers running only `+"`:`"+`, or with none. One disposable root per variant, no /run/systemd/system (a container host, where the triggers also register and unregister the entry); load average %s at the start. Medians with min–max, wall time.
 
 %s
-The triggers make an install and remove cycle **%.3f×** as long as without them in wall time (target ≤ 1.05×: %s), %.3f× in CPU time. Of the %.0f ms of CPU they add, %.0f ms are the helper's own runs (real − `+"`:`"+`: the snapshots, the rpm owner queries, Plan and the kernel writes) and %.0f ms are rpm running the trigger scriptlets (%d shell, %d Lua) (`+"`:`"+` − none). CPU is user + system of dnf and everything it waited for, less sensitive than wall time to the load of other work on the machine.
+The triggers make an install and remove cycle **%.3f×** as long as without them in wall time (target ≤ 1.05×: %s), %.3f× in CPU time. Of the %.0f ms of CPU they add, %.0f ms are the helper's own runs (real − `+"`:`"+`: starting binfmtctl, the snapshots, the rpm owner queries, Plan and the kernel writes) and %.0f ms are rpm running the trigger scriptlets (%d shell, %d Lua) (`+"`:`"+` − none). In one more cycle, untimed, with binfmtctl and rpm in the root wrapped to count their runs, the real triggers started binfmtctl %d times (%s) and the helper asked rpm who owns files (`+"`rpm -qf`"+`) %d times. CPU is user + system of dnf and everything it waited for, less sensitive than wall time to the load of other work on the machine.
 
 Reproduce with:
 
     BENCH_REPORT=/tmp/bench.md BENCH_ROUNDS=%d go test -count=1 -timeout 60m -run '^TestBenchTriggers$' -v ./pkg/bench
-`, n, load, Table(header, rows), overhead, verdict, Ratio(real.allCPU, none.allCPU), own+shells, own, shells, shellTriggers/len(variants), luaTriggers/len(variants), n))
+`, n, load, Table(header, rows), overhead, verdict, Ratio(real.allCPU, none.allCPU), own+shells, own, shells, shellTriggers/len(variants), luaTriggers/len(variants), len(runs), strings.Join(steps, ", "), queries, n))
+}
+
+// countRuns runs one more install and remove of the package at pkg in r,
+// untimed, with the root's binfmtctl and rpm replaced by shell wrappers
+// that log their command lines and run the real programs, and returns
+// the helper's runs (their first two arguments, in order) and the number
+// of rpm -qf queries. dnf links librpm and never starts rpm: what the log
+// shows is what the triggers started. The programs are put back after.
+func countRuns(t *testing.T, r *sandbox.Root, dnf func(*sandbox.Root, ...string) proc, pkg string) (runs []string, queries int) {
+	t.Helper()
+	const log = "/var/tmp/bench-runs"
+	for _, bin := range []string{"/usr/bin/binfmtctl", "/usr/bin/rpm"} {
+		p := r.Path(bin)
+		if err := os.Rename(p, p+".real"); err != nil {
+			t.Fatal(err)
+		}
+		wrapper := "#!/bin/sh\necho \"" + filepath.Base(bin) + " $*\" >>" + log + "\nexec " + bin + ".real \"$@\"\n"
+		if err := os.WriteFile(p, []byte(wrapper), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := os.Rename(p+".real", p); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	dnf(r, "install", pkg)
+	dnf(r, "remove", "oldway-binfmt")
+	data, err := os.ReadFile(r.Path(log))
+	if err != nil {
+		t.Fatalf("reading the log of the helper's runs: %v", err)
+	}
+	os.Remove(r.Path(log))
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 3 && f[0] == "binfmtctl":
+			runs = append(runs, f[1]+" "+f[2])
+		case len(f) >= 2 && f[0] == "rpm" && strings.Contains(l, " -qf "):
+			queries++
+		}
+	}
+	return runs, queries
 }

@@ -173,11 +173,85 @@ func (m *Manager) owners(files []string) map[string][]Owner {
 	return o
 }
 
-// leaving records what each leaving file defines and who owns it.
-func (m *Manager) leaving(st *TxState, files []string) error {
-	owners := m.owners(files)
+// AskOwners decides whether a trigger step asks rpm who owns its files:
+// an rpm -qf costs more than the rest of the step. defines holds, for
+// each file, the entry names it defines; claimed the names some record
+// claims; complete is false when a record could not be read whole.
+//
+// Every file a file trigger passes is a file of a package in the
+// transaction, so the answer only tells whether that package calls the
+// hooks, and its name, for a record "binfmtctl sync PACKAGE" made. A
+// package that calls the hooks has run its %post before guard-after and
+// runs its %preun after removing; whatever its hooks registered, its
+// record claims. So rpm is asked, once for all the files, only when a
+// record claims a name one of them defines (or a record is damaged);
+// otherwise each file is taken as a package's that never calls the
+// hooks, with no name (docs/lifecycle.md, "Cleanup for packages that
+// never call the hooks").
+func AskOwners(defines [][]string, claimed map[string]bool, complete bool) bool {
+	if !complete {
+		return true
+	}
+	for _, names := range defines {
+		for _, n := range names {
+			if claimed[n] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// nameless is the owner AskOwners assumes when rpm is not asked: a
+// package that never calls the hooks, with no name.
+var nameless = []Owner{{}}
+
+// hookOwners maps each of files to its owners: rpm's answer when
+// AskOwners says to ask (asked), otherwise nameless for every file.
+func (m *Manager) hookOwners(files []string) (owners map[string][]Owner, asked bool) {
+	if _, ok := m.RPM.(OwnerQuerier); !ok || len(files) == 0 {
+		// Without rpm, every file is nobody's: the triggers touch
+		// nothing.
+		return m.owners(nil), true
+	}
+	claimed := map[string]bool{}
+	complete := true
+	pkgs, err := m.Store.Packages()
+	complete = err == nil
+	for _, p := range pkgs {
+		c, err := m.Store.Claims(p)
+		complete = complete && err == nil
+		for n := range c {
+			claimed[n] = true
+		}
+	}
+	defines := make([][]string, len(files))
+	for i, f := range files {
+		lines, _ := binfmt.ParseFile(m.Config.Root + f)
+		for _, l := range lines {
+			defines[i] = append(defines[i], l.Name)
+		}
+	}
+	if AskOwners(defines, claimed, complete) {
+		return m.owners(files), true
+	}
+	owners = map[string][]Owner{}
 	for _, f := range files {
-		lf := LeavingFile{Path: f, Owners: owners[f]}
+		owners[f] = nameless
+	}
+	return owners, false
+}
+
+// leaving records what each leaving file defines and who owns it.
+// Owners are kept only when rpm was asked (AskOwners); removing decides
+// again for the others.
+func (m *Manager) leaving(st *TxState, files []string) error {
+	owners, asked := m.hookOwners(files)
+	for _, f := range files {
+		lf := LeavingFile{Path: f}
+		if asked {
+			lf.Owners = owners[f]
+		}
 		lines, _ := binfmt.ParseFile(m.Config.Root + f)
 		for _, l := range lines {
 			lf.Lines = append(lf.Lines, l.Raw)
@@ -628,28 +702,48 @@ func definedBy(l binfmt.Live, defs []binfmt.Entry) bool {
 // that call the hooks are left to the hooks; a file no package owns is
 // the administrator's.
 func (m *Manager) cleanupRemoving(st *TxState, files []string) error {
-	// The leaving step asked rpm who owns them, before the transaction;
-	// only a file it did not see is asked about now.
-	var plain, unknown []string
+	// The leaving step asked rpm who owns them, before the transaction,
+	// when a record claimed what they define; for the others AskOwners
+	// decides now, with the records as they are now.
+	owners := map[string][]Owner{}
+	var unknown []string
 	for _, f := range files {
-		l, ok := st.leavingFile(f)
-		switch {
-		case !ok:
+		if l, ok := st.leavingFile(f); ok && len(l.Owners) > 0 {
+			owners[f] = l.Owners
+		} else {
 			unknown = append(unknown, f)
-		case isPlain(l.Owners):
-			plain = append(plain, f)
 		}
 	}
-	plain = append(plain, m.plain(unknown)...)
-	owner := m.recordedOwner(st, plain)
-	if len(plain) == 0 {
+	if len(files) == 0 {
 		return nil
 	}
 	if _, err := binfmt.Open(m.BinfmtDir); err != nil {
-		m.notice("%v; the entries of %s stay until the next reboot", err, strings.Join(plain, ", "))
+		// Before asking rpm anything: nothing can be unregistered.
+		var named []string
+		for _, f := range files {
+			if o, ok := owners[f]; !ok || isPlain(o) {
+				named = append(named, f)
+			}
+		}
+		if len(named) > 0 {
+			m.notice("%v; the entries of %s stay until the next reboot", err, strings.Join(named, ", "))
+		}
 		return nil
 	}
-	return m.Apply(Change{Package: owner, Gone: plain, Adopt: true})
+	asked, _ := m.hookOwners(unknown)
+	var plain []string
+	for _, f := range files {
+		if _, ok := owners[f]; !ok {
+			owners[f] = asked[f]
+		}
+		if isPlain(owners[f]) {
+			plain = append(plain, f)
+		}
+	}
+	if len(plain) == 0 {
+		return nil
+	}
+	return m.Apply(Change{Package: m.recordedOwner(owners, plain), Gone: plain, Adopt: true})
 }
 
 // confFileOf is what the leaving file old defined, as the file it was.
@@ -669,14 +763,12 @@ func confFileOf(old LeavingFile) ConfFile {
 // record (a "binfmtctl sync PACKAGE" made one for a package that never
 // calls the hooks): the cleanup then runs as that package's, so that its
 // record decides and goes with its entries. Otherwise "": no record is
-// made for such a package.
-func (m *Manager) recordedOwner(st *TxState, files []string) string {
+// made for such a package. (A record that claims what files define makes
+// the triggers ask rpm for the owners' names: AskOwners.)
+func (m *Manager) recordedOwner(owners map[string][]Owner, files []string) string {
 	owner := ""
 	for _, f := range files {
-		var os []Owner
-		if l, ok := st.leavingFile(f); ok {
-			os = l.Owners
-		}
+		os := owners[f]
 		if len(os) != 1 || (owner != "" && os[0].Name != owner) {
 			return ""
 		}
@@ -697,15 +789,16 @@ func (m *Manager) recordedOwner(st *TxState, files []string) string {
 // the older version defined is taken as the transaction's, so that a
 // changed or dropped definition is replaced or removed.
 func (m *Manager) cleanupInstalled(st *TxState, files []string) error {
-	if m.systemdRuns() {
+	if m.systemdRuns() || len(files) == 0 {
+		return nil
+	}
+	if _, err := binfmt.Open(m.BinfmtDir); err != nil {
+		// Before asking rpm anything: nothing can be registered.
+		m.notice("%v; binfmt entries of %s left to systemd-binfmt at the next boot", err, strings.Join(files, ", "))
 		return nil
 	}
 	plain := m.plain(files)
 	if len(plain) == 0 {
-		return nil
-	}
-	if _, err := binfmt.Open(m.BinfmtDir); err != nil {
-		m.notice("%v; binfmt entries of %s left to systemd-binfmt at the next boot", err, strings.Join(plain, ", "))
 		return nil
 	}
 	var fresh, upgraded []string
@@ -730,9 +823,9 @@ func (m *Manager) cleanupInstalled(st *TxState, files []string) error {
 }
 
 // plain keeps the files that some installed package owns and whose
-// owners never call the hooks.
+// owners never call the hooks, as far as AskOwners needs to know.
 func (m *Manager) plain(files []string) []string {
-	owners := m.owners(files)
+	owners, _ := m.hookOwners(files)
 	var out []string
 	for _, f := range files {
 		if isPlain(owners[f]) {

@@ -394,3 +394,32 @@ func TestMergeEarly(t *testing.T) {
 		t.Errorf("first look: %+v", got)
 	}
 }
+
+// TestAskOwners: a trigger step asks rpm who owns its files only when a
+// record claims a name one of them defines, or a record could not be
+// read whole; then once, for all of them.
+func TestAskOwners(t *testing.T) {
+	claimed := map[string]bool{"qemu-aarch64": true, "qemu-riscv64": true}
+	cases := []struct {
+		name     string
+		defines  [][]string
+		claimed  map[string]bool
+		complete bool
+		want     bool
+	}{
+		{"no files", nil, claimed, true, false},
+		{"an old-way file, no record claims it", [][]string{{"oldway"}}, claimed, true, false},
+		{"no records at all", [][]string{{"qemu-aarch64"}}, nil, true, false},
+		{"a file that defines nothing", [][]string{nil}, claimed, true, false},
+		{"a record claims what the file defines", [][]string{{"qemu-aarch64"}}, claimed, true, true},
+		{"a record claims one name of a file", [][]string{{"oldway", "qemu-riscv64"}}, claimed, true, true},
+		{"a record claims what another file of the step defines", [][]string{{"oldway"}, {"qemu-aarch64"}}, claimed, true, true},
+		{"a damaged record", [][]string{{"oldway"}}, claimed, false, true},
+		{"a damaged record, no files' names", [][]string{nil}, nil, false, true},
+	}
+	for _, c := range cases {
+		if got := AskOwners(c.defines, c.claimed, c.complete); got != c.want {
+			t.Errorf("%s: AskOwners(%q, %v, %v) = %v, want %v", c.name, c.defines, c.claimed, c.complete, got, c.want)
+		}
+	}
+}
