@@ -22,3 +22,9 @@ end
 if (#files > 0 or posix.access("/run/systemd/system")) and posix.access("/usr/bin/binfmtctl", "x") then
     pcall(rpm.execute, "/usr/bin/binfmtctl", "trigger", "guard-after", "-", (table.unpack or unpack)(files))
 end
+-- The last of the helper's triggers in a transaction that installs
+-- binfmt.d files: the early step's flags (trigger-early.lua) are about
+-- this transaction, and a process that runs several (PackageKit, a dnf5
+-- daemon) keeps its Lua state from one to the next.
+binfmtctl_early_seen = nil
+binfmtctl_installed_here = nil

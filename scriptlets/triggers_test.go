@@ -102,6 +102,10 @@ func TestEarlyOncePerProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	after, err := os.ReadFile("trigger-guard-after.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
 	oldWay := []string{"/usr/lib/binfmt.d/oldway.conf"}
 	helper := []string{"/usr/bin/binfmtctl"}
 	ours := []string{"/usr/bin/binfmtctl", "/usr/lib/binfmt.d/qemu-aarch64-static.conf"}
@@ -117,6 +121,10 @@ func TestEarlyOncePerProcess(t *testing.T) {
 		{true, false, [][]string{oldWay, oldWay}, 2},
 		{true, true, [][]string{ours, oldWay}, 2},
 		{true, true, [][]string{helper, oldWay}, 1},
+		// nil: guard-after, the end of a transaction; the process (a
+		// daemon) then runs the next one.
+		{false, true, [][]string{ours, nil, ours}, 2},
+		{false, true, [][]string{ours, oldWay, nil, oldWay}, 1},
 	} {
 		dir := t.TempDir()
 		bin, out := filepath.Join(dir, "binfmtctl"), filepath.Join(dir, "runs")
@@ -136,7 +144,8 @@ func TestEarlyOncePerProcess(t *testing.T) {
 		}
 		// The body tests "/usr/bin/binfmtctl" among the files by its
 		// name: only the path it runs is replaced.
-		body := strings.NewReplacer(`posix.access("/usr/bin/binfmtctl"`, `posix.access("`+bin+`"`, `rpm.execute, "/usr/bin/binfmtctl"`, `rpm.execute, "`+bin+`"`, "/run/systemd/system", booted, "/proc/sys/fs/binfmt_misc/status", status).Replace(string(b))
+		r := strings.NewReplacer(`posix.access("/usr/bin/binfmtctl"`, `posix.access("`+bin+`"`, `rpm.execute, "/usr/bin/binfmtctl"`, `rpm.execute, "`+bin+`"`, "/run/systemd/system", booted, "/proc/sys/fs/binfmt_misc/status", status)
+		body, end := r.Replace(string(b)), r.Replace(string(after))
 		// Several packages' %filetriggerin in one rpm process.
 		var script strings.Builder
 		for _, files := range c.runs {
@@ -145,6 +154,10 @@ func TestEarlyOncePerProcess(t *testing.T) {
 				q = append(q, `"`+p+`"`)
 			}
 			script.WriteString("do local list = {" + strings.Join(q, ",") + "}; local i = 0; rpm.next_file = function() i = i + 1; return list[i] end end\n")
+			if files == nil {
+				script.WriteString("do\n" + end + "\nend\n")
+				continue
+			}
 			script.WriteString("do\n" + body + "\nend\n")
 		}
 		if o, err := exec.Command("rpm", "--eval", "%{lua:"+script.String()+"}").CombinedOutput(); err != nil || strings.Contains(string(o), "error") {

@@ -36,7 +36,7 @@ const versionMark = "@VERSION@"
 // the command table the parser reads, so it lists exactly the commands
 // and flags binfmtctl accepts.
 func Manual(w io.Writer) error {
-	_, err := io.WriteString(w, strings.ReplaceAll(manualPage, versionMark, Version))
+	_, err := io.WriteString(w, strings.ReplaceAll(manualPage, versionMark, clidoc.RoffQuoted(Version)))
 	return err
 }
 

@@ -25,7 +25,7 @@ func (p *Program) WriteManual(w io.Writer) error {
 	if p.Version != "" {
 		footer += " " + p.Version
 	}
-	line(b, `.TH `, strings.ToUpper(p.Name), ` `, section, ` "" "`, roffQuoted(footer), `" "`, title, `"`)
+	line(b, `.TH `, strings.ToUpper(p.Name), ` `, section, ` "" "`, RoffQuoted(footer), `" "`, title, `"`)
 	line(b, `.SH NAME`)
 	line(b, roff(p.Name), ` \- `, roffText(p.Summary))
 
@@ -170,7 +170,8 @@ func roffText(s string) string {
 	return s
 }
 
-// roffQuoted escapes s for a double-quoted macro argument.
-func roffQuoted(s string) string {
+// RoffQuoted escapes s for a double-quoted macro argument, as the
+// manual's header quotes the version.
+func RoffQuoted(s string) string {
 	return strings.ReplaceAll(roff(s), `"`, `""`)
 }
