@@ -82,22 +82,28 @@ func EraseGuardNeeded(snapshot []RawEntry, onDisk map[string]binfmt.Line) bool {
 	return false
 }
 
-// FlushedSince reports whether the table was flushed between the
-// snapshot the erase %preun took and the table now, once the transaction
-// is over: an entry no binfmt.d file defines, on disk or removed by the
-// transaction, is gone or registered again (Flushed), and no entry of the
-// snapshot is still live as it was (the same inode), as none is after
-// systemd-binfmt's "-1" to status. Anything less (an entry someone
-// unregistered meanwhile) is not a flush, and nothing is put back.
-func FlushedSince(snapshot, now []RawEntry, onDisk map[string]binfmt.Line, gone []binfmt.Entry) bool {
-	for _, e := range snapshot {
-		for _, n := range now {
+// FlushedSince reports whether systemd-binfmt flushed the table between
+// the snapshot the erase %preun took and the table now, once the
+// transaction is over: no entry of the snapshot is still live as it was
+// (the same inode), as none is after its "-1" to status, and some entry
+// that a binfmt.d file on disk defines was registered since, as
+// systemd-binfmt registers every file after its flush. Anything less is
+// not a flush, and nothing is put back: an entry other packages'
+// scriptlets unregistered in the transaction (their own, registered
+// without a binfmt.d file) is theirs to remove, and the table alone
+// cannot tell that from a flush that no file registers anything after.
+func FlushedSince(snapshot, now []RawEntry, onDisk map[string]binfmt.Line) bool {
+	registered := false
+	for _, n := range now {
+		for _, e := range snapshot {
 			if n.Name == e.Name && n.Ino == e.Ino {
 				return false
 			}
 		}
+		_, ok := onDisk[n.Name]
+		registered = registered || ok
 	}
-	return Flushed(snapshot, now, onDisk, gone)
+	return registered
 }
 
 // GuardErase is the erase %preun's part of the erase guard, for a package
@@ -320,13 +326,18 @@ func (m *Manager) AfterErase(state io.Reader, rpmLock *os.File, timeout time.Dur
 		return errorf("erase guard: %w", err)
 	}
 	disk, _ := m.onDisk()
-	if !FlushedSince(st.Snapshot, now, disk, m.goneDefs(st)) {
+	if !FlushedSince(st.Snapshot, now, disk) {
 		m.notice("erase guard: transaction of process %s over: the table was not flushed: nothing to do", st.ID)
 		return nil
 	}
 	// As the guard in a transaction does: what no file registered
 	// again, byte for byte, except what files this transaction removed
-	// defined; each entry that cannot be is named.
+	// or replaced defined; each entry that cannot be is named. Every
+	// file on disk at the %preun counts as leaving: one that still
+	// defines an entry the same way puts it back (PlanRestore), and one
+	// that went, or that an upgrade in the transaction rewrote, no
+	// longer defines what it did.
+	st.Leaving = st.Seen
 	m.notice("erase guard: transaction of process %s over: systemd-binfmt flushed the table; putting back what no binfmt.d file defines", st.ID)
 	return m.restore(fs, st.Snapshot, st)
 }
