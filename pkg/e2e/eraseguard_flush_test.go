@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/internal/sandbox"
 )
@@ -120,6 +124,82 @@ func TestEraseGuardWritesOnlyWhatAFlushTook(t *testing.T) {
 				}
 				os.Remove(eraseGuardLog(r))
 			})
+		})
+	}
+}
+
+// TestEraseGuardHoldsNothingOfTheTransaction: the detached copy keeps no
+// descriptor of the scriptlet's but its own four (a pipe rpm or dnf
+// reads the scriptlet's output from, given to the hook as fd 5 here, is
+// closed in it: the hook's caller sees end of file while the copy still
+// waits), and a user who can read rpm's lock file cannot hold the copy
+// up: the read lock a user takes on it once rpm lets go is shared with
+// the copy's. Both stacks.
+func TestEraseGuardHoldsNothingOfTheTransaction(t *testing.T) {
+	sandbox.Require(t, "/usr/bin/setpriv", "util-linux")
+	sandbox.Require(t, "/usr/bin/python3", "python3")
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			ns := sandbox.Enter(t)
+			if ns == nil {
+				return
+			}
+			r, fs := eraseGuardRoot(t, ns, st)
+			guardHook(t, r)
+			admin, _ := fs.Raw("admin-entry")
+			release := holdRPMLock(t, r)
+			defer release()
+			done := make(chan string, 1)
+			go func() {
+				out, err := r.Chroot("sh", "-c", "exec 5>&1; exec timeout 60 /opt/guardtest/binfmtctl hook preun --ships-helper gone-pkg-1.0-1 0")
+				done <- fmt.Sprint(out, err)
+			}()
+			select {
+			case out := <-done:
+				if !strings.Contains(out, "<nil>") {
+					t.Errorf("the hook failed: %s", out)
+				}
+			case <-time.After(20 * time.Second):
+				t.Errorf("the hook's output pipe (fd 5) stays open while the erase guard waits: the copy kept it")
+			}
+			if _, err := os.Stat(eraseGuardLog(r)); err != nil {
+				t.Fatalf("no erase guard started: %v", err)
+			}
+
+			// A user's read lock, queued behind rpm's write lock.
+			lock, err := os.Open(r.Path("/var/lib/rpm/.rpm.lock"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lock.Close()
+			user := exec.Command("/usr/bin/setpriv", "--reuid=1000", "--regid=1000", "--clear-groups", "/usr/bin/python3", "-c",
+				"import fcntl,os,time; f=os.fdopen(3); fcntl.lockf(f, fcntl.LOCK_SH); print('locked', flush=True); time.sleep(120)")
+			user.ExtraFiles = []*os.File{lock}
+			stdout, err := user.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := user.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = user.Process.Kill(); _ = user.Wait() }()
+			time.Sleep(200 * time.Millisecond)
+			release()
+			got := make([]byte, 7)
+			if _, err := io.ReadFull(stdout, got); err != nil || string(got) != "locked\n" {
+				t.Fatalf("the user's process did not take its read lock: %q %v", got, err)
+			}
+			start := time.Now()
+			log := waitEraseGuards(t, r)
+			if d := time.Since(start); d > 15*time.Second {
+				t.Errorf("the erase guard finished %v after rpm let go, while a user held a read lock", d)
+			}
+			if !strings.Contains(log, "the table was not flushed: nothing to do") {
+				t.Errorf("the guard's log does not say it saw the end of the transaction:%s", log)
+			}
+			if got, err := fs.Raw("admin-entry"); err != nil || string(got) != string(admin) {
+				t.Errorf("the administrator's entry is %q (%v), want %q", got, err, admin)
+			}
 		})
 	}
 }

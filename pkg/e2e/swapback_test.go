@@ -22,6 +22,14 @@ import (
 // obsoletes ours, so that "rpm -U" of it erases ours in the transaction
 // that installs its binfmt.d file, as dnf's does.
 func swapBack(t *testing.T, withSystemd, withHelper, viaRPM bool) {
+	swapBackErasing(t, withSystemd, withHelper, viaRPM, false)
+}
+
+// swapBackErasing is swapBack; with eraseHelper, Fedora's stand-in
+// obsoletes the binfmtctl package too, so that the swap back erases both
+// packages that ship the helper in one transaction (through the rpm CLI).
+func swapBackErasing(t *testing.T, withSystemd, withHelper, viaRPM, eraseHelper bool) {
+	helperLeft := withHelper && !eraseHelper
 	for _, st := range sandbox.Stacks(t) {
 		t.Run(st.Name, func(t *testing.T) {
 			ns := sandbox.Enter(t)
@@ -36,6 +44,9 @@ func swapBack(t *testing.T, withSystemd, withHelper, viaRPM bool) {
 			if viaRPM {
 				spec := fedoraQemuSpec()
 				spec.Obsoletes = []string{pkgName}
+				if eraseHelper {
+					spec.Obsoletes = append(spec.Obsoletes, "binfmtctl")
+				}
 				fedora = sandbox.BuildRPM(t, spec)
 			}
 			hostConfs, _ := filepath.Glob(r.Path("/usr/lib/binfmt.d/*"))
@@ -86,7 +97,7 @@ func swapBack(t *testing.T, withSystemd, withHelper, viaRPM bool) {
 			// Where systemd's trigger runs and the admin's entry is
 			// live, our %preun starts the erase guard; it acts only
 			// when no helper is left.
-			switch want := map[bool]string{true: "is installed, and its triggers guarded the transaction", false: "systemd-binfmt flushed the table"}[withHelper]; {
+			switch want := map[bool]string{true: "is installed, and its triggers guarded the transaction", false: "systemd-binfmt flushed the table"}[helperLeft]; {
 			case withSystemd && !strings.Contains(log, want):
 				t.Errorf("the erase guard's log does not say %q:\n%s", want, out)
 			case !withSystemd && log != "":
@@ -94,6 +105,9 @@ func swapBack(t *testing.T, withSystemd, withHelper, viaRPM bool) {
 			}
 			if q, _ := r.RPM("-q", pkgName); !strings.Contains(q, "not installed") {
 				t.Fatalf("the swap back left ours installed: %s\n%s", q, out)
+			}
+			if q, _ := r.RPM("-q", "binfmtctl"); eraseHelper && !strings.Contains(q, "not installed") {
+				t.Fatalf("the swap back left the binfmtctl package installed: %s\n%s", q, out)
 			}
 			if got, err := fs.Raw("admin-entry"); err != nil || string(got) != string(want) {
 				t.Errorf("the administrator's entry is %q (%v), want %q\n%s", got, err, want, out)
@@ -110,7 +124,7 @@ func swapBack(t *testing.T, withSystemd, withHelper, viaRPM bool) {
 				t.Errorf("the docker-style entry is %q (%v), want %q\n%s", gotDocker, err, docker, out)
 			case withSystemd && (err == nil || !strings.Contains(out, named)):
 				t.Errorf("the docker-style entry is %q (%v), want it flushed and named (%q)\n%s", gotDocker, err, named, out)
-			case withSystemd && !withHelper && !strings.Contains(out, `entry "`+dockerEntry+`" cannot be registered again if systemd-binfmt flushes the table in this transaction`):
+			case withSystemd && !helperLeft && !strings.Contains(out, `entry "`+dockerEntry+`" cannot be registered again if systemd-binfmt flushes the table in this transaction`):
 				t.Errorf("our %%preun did not name the docker-style entry at risk:\n%s", out)
 			}
 			live, err := fs.Raw("qemu-aarch64")
@@ -139,3 +153,14 @@ func TestSwapBackFedoraHostRPM(t *testing.T)                { swapBack(t, true, 
 func TestSwapBackContainerHostRPM(t *testing.T)             { swapBack(t, false, true, true) }
 func TestSwapBackContainerHostNoHelperLeftRPM(t *testing.T) { swapBack(t, false, false, true) }
 func TestSwapBackFedoraHostNoHelperLeftRPM(t *testing.T)    { swapBack(t, true, false, true) }
+
+// TestSwapBackFedoraHostBothHelpersErasedRPM: the swap back erases both
+// packages that ship the helper in the transaction that installs
+// Fedora's binfmt.d file. The binfmtctl package has no %preun of its
+// own, and neither package's %transfiletriggerin runs after the flush
+// (both are erased), so our %preun's erase guard puts back what the
+// flush took. (dnf cannot erase a package it is not asked to; rpm -U
+// erases what the installed package obsoletes.)
+func TestSwapBackFedoraHostBothHelpersErasedRPM(t *testing.T) {
+	swapBackErasing(t, true, true, true, true)
+}
