@@ -203,3 +203,52 @@ func TestEraseGuardHoldsNothingOfTheTransaction(t *testing.T) {
 		})
 	}
 }
+
+// TestEraseGuardNotOnUpgrade: only the erase of our package starts the
+// erase guard. On the old side of an upgrade, a downgrade or a
+// reinstall, our %preun gets $1 = 1 and starts nothing, through dnf and
+// the rpm CLI, on both stacks, with systemd's trigger flushing in every
+// one of those transactions (the helper's own triggers put the
+// administrator's entry back).
+func TestEraseGuardNotOnUpgrade(t *testing.T) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			ns := sandbox.Enter(t)
+			if ns == nil {
+				return
+			}
+			r, fs := eraseGuardRoot(t, ns, st)
+			admin, _ := fs.Raw("admin-entry")
+			cpus := []string{"aarch64"}
+			build := nfpmBuilder(t, r)
+			v1 := build(t, interpreters(t, cpus, ""), cpus, "1.0")
+			v2 := build(t, interpreters(t, cpus, ""), cpus, "2.0")
+			if out, err := r.DNF("install", v1); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			for _, tx := range []struct {
+				name string
+				run  func() (string, error)
+			}{
+				{"dnf upgrade", func() (string, error) { return r.DNF("install", v2) }},
+				{"dnf reinstall", func() (string, error) { return r.DNF("reinstall", v2) }},
+				{"dnf downgrade", func() (string, error) { return r.DNF("downgrade", v1) }},
+				{"rpm -U", func() (string, error) { return r.RPM("-U", v2) }},
+				{"rpm --reinstall", func() (string, error) { return r.RPM("--reinstall", v2) }},
+				{"rpm -U --oldpackage", func() (string, error) { return r.RPM("-U", "--oldpackage", v1) }},
+			} {
+				out, err := tx.run()
+				if err != nil {
+					t.Fatalf("%s: %v\n%s", tx.name, err, out)
+				}
+				if _, err := os.Stat(eraseGuardLog(r)); err == nil {
+					t.Errorf("%s started an erase guard:\n%s%s", tx.name, out, waitEraseGuards(t, r))
+					os.Remove(eraseGuardLog(r))
+				}
+				if got, err := fs.Raw("admin-entry"); err != nil || string(got) != string(admin) {
+					t.Errorf("%s: the administrator's entry is %q (%v), want %q\n%s", tx.name, got, err, admin, out)
+				}
+			}
+		})
+	}
+}
