@@ -252,3 +252,55 @@ func TestEraseGuardNotOnUpgrade(t *testing.T) {
 		})
 	}
 }
+
+// TestEraseGuardReplacedEntryOfOurs: an entry of the erased package that
+// someone else replaced (another interpreter) is left live by the hook,
+// and the package's own binfmt.d file still defines its name at the
+// %preun. When it is the only entry no remaining file defines, the hook
+// must still start the guard, and the guard puts it back after a flush
+// (before R2's fix no guard started: a file defined the name, and the
+// flush took the entry for good). Both stacks.
+func TestEraseGuardReplacedEntryOfOurs(t *testing.T) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			ns := sandbox.Enter(t)
+			if ns == nil {
+				return
+			}
+			r, fs := eraseGuardRoot(t, ns, st)
+			hook := guardHook(t, r)
+			if err := fs.Unregister("admin-entry"); err != nil {
+				t.Fatal(err)
+			}
+			// The erased package's file, and someone else's entry of
+			// that name in place of the package's.
+			writeConf(t, r, "gone-pkg.conf", ":gone-entry:M::GONEMAGIC::/bin/true:")
+			if err := fs.RegisterString("gone-entry", ":gone-entry:M::GONEMAGIC::/bin/false:"); err != nil {
+				t.Fatal(err)
+			}
+			want, _ := fs.Raw("gone-entry")
+			release := holdRPMLock(t, r)
+			defer release()
+			out, err := hook()
+			if err != nil {
+				t.Fatalf("the hook failed: %v\n%s", err, out)
+			}
+			if _, err := os.Stat(eraseGuardLog(r)); err != nil {
+				t.Fatalf("no erase guard started for the replaced entry: %v\n%s", err, out)
+			}
+			// rpm removes the package's file; the transaction installs
+			// another package's, and systemd's trigger flushes.
+			os.Remove(r.Path("/usr/lib/binfmt.d/gone-pkg.conf"))
+			writeConf(t, r, "installed.conf", ":installed:M::INSTALLEDMAGIC::/bin/true:")
+			defer os.Remove(r.Path("/usr/lib/binfmt.d/installed.conf"))
+			if out, err := r.Chroot("/usr/lib/systemd/systemd-binfmt"); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			release()
+			log := waitEraseGuards(t, r)
+			if got, err := fs.Raw("gone-entry"); err != nil || string(got) != string(want) {
+				t.Errorf("the replaced entry is %q (%v), want %q\n%s%s", got, err, want, out, log)
+			}
+		})
+	}
+}

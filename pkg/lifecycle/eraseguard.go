@@ -69,17 +69,18 @@ func (r RPM) LockPath() (string, error) {
 	return p, nil
 }
 
-// EraseGuardNeeded reports whether a flush after the erase could take an
-// entry that nothing puts back: some live entry is defined by no binfmt.d
-// file on disk. systemd-binfmt registers every file again after its
-// flush, so a table of file-defined entries loses nothing to it.
-func EraseGuardNeeded(snapshot []RawEntry, onDisk map[string]binfmt.Line) bool {
-	for _, e := range snapshot {
-		if _, ok := onDisk[e.Name]; !ok {
-			return true
-		}
-	}
-	return false
+// AtRisk reports whether a flush after the erase could take the live
+// entry e for good: no binfmt.d file on disk defines its name with its
+// interpreter. systemd-binfmt registers every file again after its flush,
+// so an entry a file defines comes back as the file defines it. One that
+// a file defines with another interpreter counts: that file may be the
+// erased package's own, which goes with it (the hook left the entry live
+// because someone else replaced it); where the file stays, the guard
+// puts nothing back under a name the file registered again.
+func AtRisk(e RawEntry, onDisk map[string]binfmt.Line) bool {
+	// A name no file defines has no interpreter: the kernel shows none
+	// empty.
+	return !strings.Contains(string(e.Raw), "\ninterpreter "+onDisk[e.Name].Interpreter+"\n")
 }
 
 // FlushedSince reports whether systemd-binfmt flushed the table between
@@ -134,13 +135,9 @@ func (m *Manager) GuardErase(nevra, exe string, args []string) {
 		return
 	}
 	disk, _ := m.onDisk()
-	if !EraseGuardNeeded(st.Snapshot, disk) {
-		return
-	}
-	m.see(st)
 	risk := ""
 	for _, e := range st.Snapshot {
-		if _, ok := disk[e.Name]; ok {
+		if !AtRisk(e, disk) {
 			continue
 		}
 		if l, err := binfmt.ParseLive(e.Name, e.Raw); err == nil && l.HasFlag('F') && !l.InterpreterExists("/") {
@@ -148,6 +145,10 @@ func (m *Manager) GuardErase(nevra, exe string, args []string) {
 		}
 		risk += " " + e.Name
 	}
+	if risk == "" {
+		return
+	}
+	m.see(st)
 	if err := m.spawnGuard(st, exe, append(args, "hook", string(PhaseAfterErase), nevra, "0")); err != nil {
 		m.notice("erase guard: %v; if systemd-binfmt flushes the table in this transaction, nothing of binfmtctl is left to register again:%s", err, risk)
 	}
@@ -164,11 +165,18 @@ func (m *Manager) spawnGuard(st *TxState, exe string, args []string) error {
 		return err
 	}
 	p = joinPath(m.Config.Root, p)
-	rpmLock, err := openState("rpm lock file", p, unix.O_RDONLY)
+	// One deferred close for the three descriptors (-1 until opened):
+	// one defer each costs the helper more.
+	rpmLock, log, pipe := -1, -1, [2]int{-1, -1}
+	defer func() {
+		unix.Close(rpmLock)
+		unix.Close(log)
+		unix.Close(pipe[1])
+	}()
+	rpmLock, err = openState("rpm lock file", p, unix.O_RDONLY)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(rpmLock)
 	lk := unix.Flock_t{Type: unix.F_RDLCK}
 	if err := unix.FcntlFlock(uintptr(rpmLock), unix.F_GETLK, &lk); err != nil || lk.Type != unix.F_WRLCK || !isAncestor(int(lk.Pid)) {
 		return errorf("cannot tell when this transaction ends: no process this one runs in holds rpm's lock %s", p)
@@ -181,19 +189,16 @@ func (m *Manager) spawnGuard(st *TxState, exe string, args []string) error {
 	if err := checkDir(dir); err != nil {
 		return err
 	}
-	log, err := openState("erase guard log", joinPath(dir, EraseGuardLog), unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT)
+	log, err = openState("erase guard log", joinPath(dir, EraseGuardLog), unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(log)
 	// Shared: every copy holds it; whoever waits for them all takes it
 	// exclusive. Not waited for, so that no observer holds up rpm.
 	_ = unix.Flock(log, unix.LOCK_SH|unix.LOCK_NB)
-	var pipe [2]int
 	if err := syscall.Pipe2(pipe[:], syscall.O_CLOEXEC); err != nil {
 		return err
 	}
-	defer unix.Close(pipe[1])
 	closeOnExec()
 	_, err = syscall.ForkExec(exe, append([]string{"binfmtctl"}, args...), &syscall.ProcAttr{
 		Dir:   "/",

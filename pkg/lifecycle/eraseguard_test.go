@@ -16,22 +16,32 @@ func defs(ls ...binfmt.Line) map[string]binfmt.Line {
 	return m
 }
 
-func TestEraseGuardNeeded(t *testing.T) {
+func TestAtRisk(t *testing.T) {
+	// Someone else's qemu-aarch64 in place of ours: another
+	// interpreter, which our file (going with our package) does not
+	// define.
+	replaced := mustLine(nil, "", ":qemu-aarch64:M::\\x7fELF\\x02::/opt/admin/qemu-aarch64:F")
 	for _, c := range []struct {
-		name     string
-		snapshot []RawEntry
-		onDisk   map[string]binfmt.Line
-		want     bool
+		name   string
+		entry  RawEntry
+		onDisk map[string]binfmt.Line
+		want   bool
 	}{
-		{"empty table", nil, nil, false},
-		{"only file-defined entries: systemd-binfmt registers them again", []RawEntry{rawOf(ours, true), rawOf(oldway, true)}, defs(ours, oldway), false},
-		{"a file defines the name otherwise: still the file's after a flush", []RawEntry{rawOf(oldway2, true)}, defs(oldway), false},
-		{"the administrator's entry", []RawEntry{rawOf(ours, true), rawOf(admin, false)}, defs(ours), true},
-		{"a docker-style entry", []RawEntry{rawOf(docker, true)}, nil, true},
+		{"a file defines it: systemd-binfmt registers it again", rawOf(ours, true), defs(ours), false},
+		{"a file defines it, disabled", rawOf(oldway, false), defs(oldway), false},
+		{"the administrator's entry", rawOf(admin, false), defs(ours), true},
+		{"a docker-style entry", rawOf(docker, true), nil, true},
+		{"an empty table of files", rawOf(admin, true), nil, true},
+		// Regression (R2): the hook leaves an entry of ours that someone
+		// else replaced; our file still defines the name at the %preun,
+		// but goes with our package.
+		{"a file defines the name with another interpreter", rawOf(replaced, true), defs(ours), true},
+		// What the comparison does not see: the interpreter alone.
+		{"a file defines the name with the same interpreter, another magic", rawOf(oldway2, true), defs(oldway), false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := EraseGuardNeeded(c.snapshot, c.onDisk); got != c.want {
-				t.Errorf("EraseGuardNeeded = %v, want %v", got, c.want)
+			if got := AtRisk(c.entry, c.onDisk); got != c.want {
+				t.Errorf("AtRisk = %v, want %v", got, c.want)
 			}
 		})
 	}
