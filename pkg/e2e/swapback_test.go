@@ -22,13 +22,19 @@ import (
 // obsoletes ours, so that "rpm -U" of it erases ours in the transaction
 // that installs its binfmt.d file, as dnf's does.
 func swapBack(t *testing.T, withSystemd, withHelper, viaRPM bool) {
-	swapBackErasing(t, withSystemd, withHelper, viaRPM, false)
+	swapBackWith(t, swapOpts{systemd: withSystemd, helper: withHelper, viaRPM: viaRPM})
 }
 
-// swapBackErasing is swapBack; with eraseHelper, Fedora's stand-in
-// obsoletes the binfmtctl package too, so that the swap back erases both
-// packages that ship the helper in one transaction (through the rpm CLI).
-func swapBackErasing(t *testing.T, withSystemd, withHelper, viaRPM, eraseHelper bool) {
+// swapOpts are swapBack's, and: eraseHelper, Fedora's stand-in obsoletes
+// the binfmtctl package too, so that the swap back erases both packages
+// that ship the helper in one transaction (through the rpm CLI);
+// dnfSwap, the swap back is "dnf swap qemu-user-static-go FEDORA.rpm".
+type swapOpts struct {
+	systemd, helper, viaRPM, eraseHelper, dnfSwap bool
+}
+
+func swapBackWith(t *testing.T, o swapOpts) {
+	withSystemd, withHelper, viaRPM, eraseHelper := o.systemd, o.helper, o.viaRPM, o.eraseHelper
 	helperLeft := withHelper && !eraseHelper
 	for _, st := range sandbox.Stacks(t) {
 		t.Run(st.Name, func(t *testing.T) {
@@ -86,6 +92,9 @@ func swapBackErasing(t *testing.T, withSystemd, withHelper, viaRPM, eraseHelper 
 			swap := func() (string, error) { return r.DNF("install", "--allowerasing", fedora) }
 			if viaRPM {
 				swap = func() (string, error) { return r.RPM("-U", fedora) }
+			}
+			if o.dnfSwap {
+				swap = func() (string, error) { return r.DNF("swap", pkgName, fedora) }
 			}
 			out, err := swap()
 			if err != nil {
@@ -162,5 +171,11 @@ func TestSwapBackFedoraHostNoHelperLeftRPM(t *testing.T)    { swapBack(t, true, 
 // flush took. (dnf cannot erase a package it is not asked to; rpm -U
 // erases what the installed package obsoletes.)
 func TestSwapBackFedoraHostBothHelpersErasedRPM(t *testing.T) {
-	swapBackErasing(t, true, true, true, true)
+	swapBackWith(t, swapOpts{systemd: true, helper: true, viaRPM: true, eraseHelper: true})
+}
+
+// TestSwapBackFedoraHostNoHelperLeftDNFSwap is the swap back with no
+// helper left as "dnf swap", on both stacks: the erase guard puts back.
+func TestSwapBackFedoraHostNoHelperLeftDNFSwap(t *testing.T) {
+	swapBackWith(t, swapOpts{systemd: true, dnfSwap: true})
 }
