@@ -31,6 +31,9 @@ func swapBack(t *testing.T, withSystemd, withHelper, viaRPM bool) {
 // dnfSwap, the swap back is "dnf swap qemu-user-static-go FEDORA.rpm".
 type swapOpts struct {
 	systemd, helper, viaRPM, eraseHelper, dnfSwap bool
+	// activeService: Fedora's %post restarts an active
+	// systemd-binfmt.service, which flushes before our %preun.
+	activeService bool
 }
 
 func swapBackWith(t *testing.T, o swapOpts) {
@@ -47,6 +50,15 @@ func swapBackWith(t *testing.T, o swapOpts) {
 			cpus := []string{"aarch64"}
 			ours := nfpmBuilder(t, r)(t, interpreters(t, cpus, ""), cpus, "1.0")
 			fedora := fedoraQemu(t)
+			if o.activeService {
+				// What "systemctl try-restart systemd-binfmt.service"
+				// does where the service is active, as on a host that
+				// booted with our binfmt.d files: its ExecStop, then its
+				// ExecStart.
+				spec := fedoraQemuSpec()
+				spec.Post = "if [ -d /run/systemd/system ]; then /usr/lib/systemd/systemd-binfmt --unregister; /usr/lib/systemd/systemd-binfmt; fi\n"
+				fedora = sandbox.BuildRPM(t, spec)
+			}
 			if viaRPM {
 				spec := fedoraQemuSpec()
 				spec.Obsoletes = []string{pkgName}
@@ -178,4 +190,13 @@ func TestSwapBackFedoraHostBothHelpersErasedRPM(t *testing.T) {
 // helper left as "dnf swap", on both stacks: the erase guard puts back.
 func TestSwapBackFedoraHostNoHelperLeftDNFSwap(t *testing.T) {
 	swapBackWith(t, swapOpts{systemd: true, dnfSwap: true})
+}
+
+// TestSwapBackFedoraHostNoHelperLeftActiveService is the swap back with
+// no helper left where systemd-binfmt.service is active (a host that
+// booted with our binfmt.d files): Fedora's %post, which dnf runs before
+// our %preun, restarts it, and its ExecStop flushes the table before our
+// %preun looks.
+func TestSwapBackFedoraHostNoHelperLeftActiveService(t *testing.T) {
+	swapBackWith(t, swapOpts{systemd: true, activeService: true})
 }

@@ -115,9 +115,11 @@ func FlushedSince(snapshot, now []RawEntry, onDisk map[string]binfmt.Line) bool 
 // this root's own (not the host's, seen through dnf --installroot), some
 // live entry is defined by no binfmt.d file, and an ancestor of this
 // process (rpm, dnf, PackageKit: the transaction we are part of) holds
-// rpm's transaction lock. Then it snapshots the table and what the files
-// on disk define, names the entries a flush would take for good (flag F
-// with an interpreter that no longer exists), and starts exe with args
+// rpm's transaction lock. Then it snapshots the table, merged with the
+// early snapshot the helper's triggers kept in this transaction's state,
+// and what the files on disk define, names the entries a flush would
+// take for good (flag F with an interpreter that no longer exists), and
+// starts exe with args
 // (the global flags) and "hook after-erase NEVRA 0", detached: a new
 // session, the snapshot on standard input, the guard's log as standard
 // output and error (locked shared until it exits), rpm's lock as fd 3.
@@ -131,9 +133,21 @@ func (m *Manager) GuardErase(nevra, exe string, args []string) {
 		return // the hook said why already
 	}
 	st := &TxState{}
+	// rpmLock is not closed: the hook exits right after, and it goes
+	// with it (close-on-exec, and the copy gets its own).
+	rpmLock, lockErr := m.txLock(st)
+	// This transaction's state (a fresh one without an id), where the
+	// helper's triggers ran in it before: the early snapshot keeps what
+	// a scriptlet's restart of systemd-binfmt.service flushed before
+	// this %preun (Fedora's %post, which dnf runs first in the swap
+	// back), and the files that went before it.
+	if t, err := m.txStore().Load(st.ID); err == nil {
+		st = t
+	}
 	if m.takeSnapshot(fs, st, string(Preun)) != nil {
 		return
 	}
+	st.Snapshot = MergeEarly(st.Early, st.Snapshot)
 	disk, _ := m.onDisk()
 	risk := ""
 	for _, e := range st.Snapshot {
@@ -149,47 +163,53 @@ func (m *Manager) GuardErase(nevra, exe string, args []string) {
 		return
 	}
 	m.see(st)
-	if err := m.spawnGuard(st, exe, append(args, "hook", string(PhaseAfterErase), nevra, "0")); err != nil {
-		m.notice("erase guard: %v; if systemd-binfmt flushes the table in this transaction, nothing of binfmtctl is left to register again:%s", err, risk)
+	if lockErr == nil {
+		lockErr = m.spawnGuard(st, rpmLock, exe, append(args, "hook", string(PhaseAfterErase), nevra, "0"))
+	}
+	if lockErr != nil {
+		m.notice("erase guard: %v; if systemd-binfmt flushes the table in this transaction, nothing of binfmtctl is left to register again:%s", lockErr, risk)
 	}
 }
 
-// spawnGuard finds rpm's lock and starts the detached copy.
-func (m *Manager) spawnGuard(st *TxState, exe string, args []string) error {
-	q, ok := m.RPM.(interface{ LockPath() (string, error) })
-	if !ok {
-		return errorf("no rpm to ask for its lock")
-	}
+// txLock finds rpm's lock and the transaction this process is part of
+// (st.ID): rpmLock is the lock file, -1 on error.
+func (m *Manager) txLock(st *TxState) (rpmLock int, err error) {
+	// The helper's Querier is an RPM; anything else asks the rpm
+	// command all the same.
+	q, _ := m.RPM.(RPM)
 	p, err := q.LockPath()
 	if err != nil {
-		return err
+		return -1, err
 	}
 	p = joinPath(m.Config.Root, p)
-	// One deferred close for the three descriptors (-1 until opened):
-	// one defer each costs the helper more.
-	rpmLock, log, pipe := -1, -1, [2]int{-1, -1}
+	rpmLock, err = openState("rpm lock file", p, unix.O_RDONLY)
+	if err != nil {
+		return -1, err
+	}
+	lk := unix.Flock_t{Type: unix.F_RDLCK}
+	if err = unix.FcntlFlock(uintptr(rpmLock), unix.F_GETLK, &lk); err != nil || lk.Type != unix.F_WRLCK || !isAncestor(int(lk.Pid)) {
+		err = errorf("cannot tell when this transaction ends: no process this one runs in holds rpm's lock %s", p)
+	} else {
+		st.ID, err = TxID("/proc", int(lk.Pid))
+	}
+	return rpmLock, err
+}
+
+// spawnGuard starts the detached copy.
+func (m *Manager) spawnGuard(st *TxState, rpmLock int, exe string, args []string) error {
+	// One deferred close for both descriptors (-1 until opened): one
+	// defer each costs the helper more.
+	log, pipe := -1, [2]int{-1, -1}
 	defer func() {
-		unix.Close(rpmLock)
 		unix.Close(log)
 		unix.Close(pipe[1])
 	}()
-	rpmLock, err = openState("rpm lock file", p, unix.O_RDONLY)
-	if err != nil {
-		return err
-	}
-	lk := unix.Flock_t{Type: unix.F_RDLCK}
-	if err := unix.FcntlFlock(uintptr(rpmLock), unix.F_GETLK, &lk); err != nil || lk.Type != unix.F_WRLCK || !isAncestor(int(lk.Pid)) {
-		return errorf("cannot tell when this transaction ends: no process this one runs in holds rpm's lock %s", p)
-	}
-	if st.ID, err = TxID("/proc", int(lk.Pid)); err != nil {
-		return err
-	}
 	dir := m.txStore().Dir
 	_ = os.MkdirAll(dir, 0o700)
 	if err := checkDir(dir); err != nil {
 		return err
 	}
-	log, err = openState("erase guard log", joinPath(dir, EraseGuardLog), unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT)
+	log, err := openState("erase guard log", joinPath(dir, EraseGuardLog), unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT)
 	if err != nil {
 		return err
 	}
@@ -337,12 +357,16 @@ func (m *Manager) AfterErase(state io.Reader, rpmLock *os.File, timeout time.Dur
 	}
 	// As the guard in a transaction does: what no file registered
 	// again, byte for byte, except what files this transaction removed
-	// or replaced defined; each entry that cannot be is named. Every
-	// file on disk at the %preun counts as leaving: one that still
-	// defines an entry the same way puts it back (PlanRestore), and one
-	// that went, or that an upgrade in the transaction rewrote, no
-	// longer defines what it did.
-	st.Leaving = st.Seen
+	// or replaced defined; each entry that cannot be is named. Those
+	// files are what the helper's leaving step recorded at the start of
+	// the transaction (every file it removes or replaces, as it was),
+	// with those seen that went. Where it did not run, every file seen
+	// counts as leaving: one that still defines an entry the same way
+	// puts it back (PlanRestore), and one that went, or that an upgrade
+	// in the transaction rewrote, no longer defines what it did.
+	if len(st.Leaving) == 0 {
+		st.Leaving = st.Seen
+	}
 	m.notice("erase guard: transaction of process %s over: systemd-binfmt flushed the table; putting back what no binfmt.d file defines", st.ID)
 	return m.restore(fs, st.Snapshot, st)
 }
