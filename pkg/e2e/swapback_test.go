@@ -200,3 +200,10 @@ func TestSwapBackFedoraHostNoHelperLeftDNFSwap(t *testing.T) {
 func TestSwapBackFedoraHostNoHelperLeftActiveService(t *testing.T) {
 	swapBackWith(t, swapOpts{systemd: true, activeService: true})
 }
+
+// TestSwapBackFedoraHostActiveService is the same with the binfmtctl
+// package kept: its triggers' guard puts back, from the early snapshot,
+// what the restart flushed before the transaction's end.
+func TestSwapBackFedoraHostActiveService(t *testing.T) {
+	swapBackWith(t, swapOpts{systemd: true, helper: true, activeService: true})
+}
