@@ -304,3 +304,38 @@ func TestEraseGuardReplacedEntryOfOurs(t *testing.T) {
 		})
 	}
 }
+
+// TestEraseGuardInstallrootHostTable: in a dnf --installroot whose
+// scriptlets see the host's own table (the host's /proc in the root, as
+// an image build has it) the erase guard never starts, even where the
+// root has /run/systemd/system and rpm's lock is held as rpm holds it:
+// the host's entries are not the root's to guard or put back. Both
+// stacks.
+func TestEraseGuardInstallrootHostTable(t *testing.T) {
+	for _, st := range sandbox.Stacks(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			ns := sandbox.Enter(t, sandbox.AtProc())
+			if ns == nil {
+				return
+			}
+			r, fs := eraseGuardRoot(t, ns, st)
+			if got, err := fs.Raw("admin-entry"); err != nil || ns.BinfmtDir != "/proc/sys/fs/binfmt_misc" {
+				t.Fatalf("the root does not see the namespace's own table at /proc: %q %v (%s)", got, err, ns.BinfmtDir)
+			}
+			hook := guardHook(t, r)
+			release := holdRPMLock(t, r)
+			defer release()
+			out, err := hook()
+			if err != nil {
+				t.Fatalf("the hook failed: %v\n%s", err, out)
+			}
+			if strings.Contains(out, "erase guard") || strings.Contains(out, "cannot be registered again") {
+				t.Errorf("the hook speaks of guarding the host's table:\n%s", out)
+			}
+			if _, err := os.Stat(eraseGuardLog(r)); err == nil {
+				release()
+				t.Errorf("an erase guard started for the host's table:\n%s", waitEraseGuards(t, r))
+			}
+		})
+	}
+}
