@@ -289,7 +289,14 @@ func TestEraseGuardLock(t *testing.T) {
 				if !strings.Contains(out, `entry "`+dockerEntry+`" cannot be registered again if systemd-binfmt flushes the table in this transaction`) {
 					t.Errorf("the hook does not name the docker-style entry:\n%s", out)
 				}
-				// systemd's trigger, inside the transaction.
+				// systemd's trigger, inside the transaction, for the
+				// binfmt.d file the transaction installed: it fires
+				// only for one (the erase guard takes a flush to be
+				// systemd-binfmt's only when some file's entry is
+				// registered after it).
+				writeConf(t, r, "installed.conf", ":installed:M::INSTALLEDMAGIC::/bin/true:")
+				defer os.Remove(r.Path("/usr/lib/binfmt.d/installed.conf"))
+				defer fs.Unregister("installed")
 				if out, err := r.Chroot("/usr/lib/systemd/systemd-binfmt"); err != nil {
 					t.Fatalf("%v\n%s", err, out)
 				}

@@ -22,6 +22,23 @@ import (
 // obsoletes ours, so that "rpm -U" of it erases ours in the transaction
 // that installs its binfmt.d file, as dnf's does.
 func swapBack(t *testing.T, withSystemd, withHelper, viaRPM bool) {
+	swapBackWith(t, swapOpts{systemd: withSystemd, helper: withHelper, viaRPM: viaRPM})
+}
+
+// swapOpts are swapBack's, and: eraseHelper, Fedora's stand-in obsoletes
+// the binfmtctl package too, so that the swap back erases both packages
+// that ship the helper in one transaction (through the rpm CLI);
+// dnfSwap, the swap back is "dnf swap qemu-user-static-go FEDORA.rpm".
+type swapOpts struct {
+	systemd, helper, viaRPM, eraseHelper, dnfSwap bool
+	// activeService: Fedora's %post restarts an active
+	// systemd-binfmt.service, which flushes before our %preun.
+	activeService bool
+}
+
+func swapBackWith(t *testing.T, o swapOpts) {
+	withSystemd, withHelper, viaRPM, eraseHelper := o.systemd, o.helper, o.viaRPM, o.eraseHelper
+	helperLeft := withHelper && !eraseHelper
 	for _, st := range sandbox.Stacks(t) {
 		t.Run(st.Name, func(t *testing.T) {
 			ns := sandbox.Enter(t)
@@ -33,9 +50,21 @@ func swapBack(t *testing.T, withSystemd, withHelper, viaRPM bool) {
 			cpus := []string{"aarch64"}
 			ours := nfpmBuilder(t, r)(t, interpreters(t, cpus, ""), cpus, "1.0")
 			fedora := fedoraQemu(t)
+			if o.activeService {
+				// What "systemctl try-restart systemd-binfmt.service"
+				// does where the service is active, as on a host that
+				// booted with our binfmt.d files: its ExecStop, then its
+				// ExecStart.
+				spec := fedoraQemuSpec()
+				spec.Post = "if [ -d /run/systemd/system ]; then /usr/lib/systemd/systemd-binfmt --unregister; /usr/lib/systemd/systemd-binfmt; fi\n"
+				fedora = sandbox.BuildRPM(t, spec)
+			}
 			if viaRPM {
 				spec := fedoraQemuSpec()
 				spec.Obsoletes = []string{pkgName}
+				if eraseHelper {
+					spec.Obsoletes = append(spec.Obsoletes, "binfmtctl")
+				}
 				fedora = sandbox.BuildRPM(t, spec)
 			}
 			hostConfs, _ := filepath.Glob(r.Path("/usr/lib/binfmt.d/*"))
@@ -76,6 +105,9 @@ func swapBack(t *testing.T, withSystemd, withHelper, viaRPM bool) {
 			if viaRPM {
 				swap = func() (string, error) { return r.RPM("-U", fedora) }
 			}
+			if o.dnfSwap {
+				swap = func() (string, error) { return r.DNF("swap", pkgName, fedora) }
+			}
 			out, err := swap()
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out)
@@ -86,7 +118,7 @@ func swapBack(t *testing.T, withSystemd, withHelper, viaRPM bool) {
 			// Where systemd's trigger runs and the admin's entry is
 			// live, our %preun starts the erase guard; it acts only
 			// when no helper is left.
-			switch want := map[bool]string{true: "is installed, and its triggers guarded the transaction", false: "systemd-binfmt flushed the table"}[withHelper]; {
+			switch want := map[bool]string{true: "is installed, and its triggers guarded the transaction", false: "systemd-binfmt flushed the table"}[helperLeft]; {
 			case withSystemd && !strings.Contains(log, want):
 				t.Errorf("the erase guard's log does not say %q:\n%s", want, out)
 			case !withSystemd && log != "":
@@ -94,6 +126,9 @@ func swapBack(t *testing.T, withSystemd, withHelper, viaRPM bool) {
 			}
 			if q, _ := r.RPM("-q", pkgName); !strings.Contains(q, "not installed") {
 				t.Fatalf("the swap back left ours installed: %s\n%s", q, out)
+			}
+			if q, _ := r.RPM("-q", "binfmtctl"); eraseHelper && !strings.Contains(q, "not installed") {
+				t.Fatalf("the swap back left the binfmtctl package installed: %s\n%s", q, out)
 			}
 			if got, err := fs.Raw("admin-entry"); err != nil || string(got) != string(want) {
 				t.Errorf("the administrator's entry is %q (%v), want %q\n%s", got, err, want, out)
@@ -110,7 +145,7 @@ func swapBack(t *testing.T, withSystemd, withHelper, viaRPM bool) {
 				t.Errorf("the docker-style entry is %q (%v), want %q\n%s", gotDocker, err, docker, out)
 			case withSystemd && (err == nil || !strings.Contains(out, named)):
 				t.Errorf("the docker-style entry is %q (%v), want it flushed and named (%q)\n%s", gotDocker, err, named, out)
-			case withSystemd && !withHelper && !strings.Contains(out, `entry "`+dockerEntry+`" cannot be registered again if systemd-binfmt flushes the table in this transaction`):
+			case withSystemd && !helperLeft && !strings.Contains(out, `entry "`+dockerEntry+`" cannot be registered again if systemd-binfmt flushes the table in this transaction`):
 				t.Errorf("our %%preun did not name the docker-style entry at risk:\n%s", out)
 			}
 			live, err := fs.Raw("qemu-aarch64")
@@ -139,3 +174,36 @@ func TestSwapBackFedoraHostRPM(t *testing.T)                { swapBack(t, true, 
 func TestSwapBackContainerHostRPM(t *testing.T)             { swapBack(t, false, true, true) }
 func TestSwapBackContainerHostNoHelperLeftRPM(t *testing.T) { swapBack(t, false, false, true) }
 func TestSwapBackFedoraHostNoHelperLeftRPM(t *testing.T)    { swapBack(t, true, false, true) }
+
+// TestSwapBackFedoraHostBothHelpersErasedRPM: the swap back erases both
+// packages that ship the helper in the transaction that installs
+// Fedora's binfmt.d file. The binfmtctl package has no %preun of its
+// own, and neither package's %transfiletriggerin runs after the flush
+// (both are erased), so our %preun's erase guard puts back what the
+// flush took. (dnf cannot erase a package it is not asked to; rpm -U
+// erases what the installed package obsoletes.)
+func TestSwapBackFedoraHostBothHelpersErasedRPM(t *testing.T) {
+	swapBackWith(t, swapOpts{systemd: true, helper: true, viaRPM: true, eraseHelper: true})
+}
+
+// TestSwapBackFedoraHostNoHelperLeftDNFSwap is the swap back with no
+// helper left as "dnf swap", on both stacks: the erase guard puts back.
+func TestSwapBackFedoraHostNoHelperLeftDNFSwap(t *testing.T) {
+	swapBackWith(t, swapOpts{systemd: true, dnfSwap: true})
+}
+
+// TestSwapBackFedoraHostNoHelperLeftActiveService is the swap back with
+// no helper left where systemd-binfmt.service is active (a host that
+// booted with our binfmt.d files): Fedora's %post, which dnf runs before
+// our %preun, restarts it, and its ExecStop flushes the table before our
+// %preun looks.
+func TestSwapBackFedoraHostNoHelperLeftActiveService(t *testing.T) {
+	swapBackWith(t, swapOpts{systemd: true, activeService: true})
+}
+
+// TestSwapBackFedoraHostActiveService is the same with the binfmtctl
+// package kept: its triggers' guard puts back, from the early snapshot,
+// what the restart flushed before the transaction's end.
+func TestSwapBackFedoraHostActiveService(t *testing.T) {
+	swapBackWith(t, swapOpts{systemd: true, helper: true, activeService: true})
+}

@@ -69,35 +69,42 @@ func (r RPM) LockPath() (string, error) {
 	return p, nil
 }
 
-// EraseGuardNeeded reports whether a flush after the erase could take an
-// entry that nothing puts back: some live entry is defined by no binfmt.d
-// file on disk. systemd-binfmt registers every file again after its
-// flush, so a table of file-defined entries loses nothing to it.
-func EraseGuardNeeded(snapshot []RawEntry, onDisk map[string]binfmt.Line) bool {
-	for _, e := range snapshot {
-		if _, ok := onDisk[e.Name]; !ok {
-			return true
-		}
-	}
-	return false
+// AtRisk reports whether a flush after the erase could take the live
+// entry e for good: no binfmt.d file on disk defines its name with its
+// interpreter. systemd-binfmt registers every file again after its flush,
+// so an entry a file defines comes back as the file defines it. One that
+// a file defines with another interpreter counts: that file may be the
+// erased package's own, which goes with it (the hook left the entry live
+// because someone else replaced it); where the file stays, the guard
+// puts nothing back under a name the file registered again.
+func AtRisk(e RawEntry, onDisk map[string]binfmt.Line) bool {
+	// A name no file defines has no interpreter: the kernel shows none
+	// empty.
+	return !strings.Contains(string(e.Raw), "\ninterpreter "+onDisk[e.Name].Interpreter+"\n")
 }
 
-// FlushedSince reports whether the table was flushed between the
-// snapshot the erase %preun took and the table now, once the transaction
-// is over: an entry no binfmt.d file defines, on disk or removed by the
-// transaction, is gone or registered again (Flushed), and no entry of the
-// snapshot is still live as it was (the same inode), as none is after
-// systemd-binfmt's "-1" to status. Anything less (an entry someone
-// unregistered meanwhile) is not a flush, and nothing is put back.
-func FlushedSince(snapshot, now []RawEntry, onDisk map[string]binfmt.Line, gone []binfmt.Entry) bool {
-	for _, e := range snapshot {
-		for _, n := range now {
+// FlushedSince reports whether systemd-binfmt flushed the table between
+// the snapshot the erase %preun took and the table now, once the
+// transaction is over: no entry of the snapshot is still live as it was
+// (the same inode), as none is after its "-1" to status, and some entry
+// that a binfmt.d file on disk defines was registered since, as
+// systemd-binfmt registers every file after its flush. Anything less is
+// not a flush, and nothing is put back: an entry other packages'
+// scriptlets unregistered in the transaction (their own, registered
+// without a binfmt.d file) is theirs to remove, and the table alone
+// cannot tell that from a flush that no file registers anything after.
+func FlushedSince(snapshot, now []RawEntry, onDisk map[string]binfmt.Line) bool {
+	registered := false
+	for _, n := range now {
+		for _, e := range snapshot {
 			if n.Name == e.Name && n.Ino == e.Ino {
 				return false
 			}
 		}
+		_, ok := onDisk[n.Name]
+		registered = registered || ok
 	}
-	return Flushed(snapshot, now, onDisk, gone)
+	return registered
 }
 
 // GuardErase is the erase %preun's part of the erase guard, for a package
@@ -108,9 +115,11 @@ func FlushedSince(snapshot, now []RawEntry, onDisk map[string]binfmt.Line, gone 
 // this root's own (not the host's, seen through dnf --installroot), some
 // live entry is defined by no binfmt.d file, and an ancestor of this
 // process (rpm, dnf, PackageKit: the transaction we are part of) holds
-// rpm's transaction lock. Then it snapshots the table and what the files
-// on disk define, names the entries a flush would take for good (flag F
-// with an interpreter that no longer exists), and starts exe with args
+// rpm's transaction lock. Then it snapshots the table, merged with the
+// early snapshot the helper's triggers kept in this transaction's state,
+// and what the files on disk define, names the entries a flush would
+// take for good (flag F with an interpreter that no longer exists), and
+// starts exe with args
 // (the global flags) and "hook after-erase NEVRA 0", detached: a new
 // session, the snapshot on standard input, the guard's log as standard
 // output and error (locked shared until it exits), rpm's lock as fd 3.
@@ -124,17 +133,25 @@ func (m *Manager) GuardErase(nevra, exe string, args []string) {
 		return // the hook said why already
 	}
 	st := &TxState{}
+	// rpmLock is not closed: the hook exits right after, and it goes
+	// with it (close-on-exec, and the copy gets its own).
+	rpmLock, lockErr := m.txLock(st)
+	// This transaction's state (a fresh one without an id), where the
+	// helper's triggers ran in it before: the early snapshot keeps what
+	// a scriptlet's restart of systemd-binfmt.service flushed before
+	// this %preun (Fedora's %post, which dnf runs first in the swap
+	// back), and the files that went before it.
+	if t, err := m.txStore().Load(st.ID); err == nil {
+		st = t
+	}
 	if m.takeSnapshot(fs, st, string(Preun)) != nil {
 		return
 	}
+	st.Snapshot = MergeEarly(st.Early, st.Snapshot)
 	disk, _ := m.onDisk()
-	if !EraseGuardNeeded(st.Snapshot, disk) {
-		return
-	}
-	m.see(st)
 	risk := ""
 	for _, e := range st.Snapshot {
-		if _, ok := disk[e.Name]; ok {
+		if !AtRisk(e, disk) {
 			continue
 		}
 		if l, err := binfmt.ParseLive(e.Name, e.Raw); err == nil && l.HasFlag('F') && !l.InterpreterExists("/") {
@@ -142,34 +159,51 @@ func (m *Manager) GuardErase(nevra, exe string, args []string) {
 		}
 		risk += " " + e.Name
 	}
-	if err := m.spawnGuard(st, exe, append(args, "hook", string(PhaseAfterErase), nevra, "0")); err != nil {
-		m.notice("erase guard: %v; if systemd-binfmt flushes the table in this transaction, nothing of binfmtctl is left to register again:%s", err, risk)
+	if risk == "" {
+		return
+	}
+	m.see(st)
+	if lockErr == nil {
+		lockErr = m.spawnGuard(st, rpmLock, exe, append(args, "hook", string(PhaseAfterErase), nevra, "0"))
+	}
+	if lockErr != nil {
+		m.notice("erase guard: %v; if systemd-binfmt flushes the table in this transaction, nothing of binfmtctl is left to register again:%s", lockErr, risk)
 	}
 }
 
-// spawnGuard finds rpm's lock and starts the detached copy.
-func (m *Manager) spawnGuard(st *TxState, exe string, args []string) error {
-	q, ok := m.RPM.(interface{ LockPath() (string, error) })
-	if !ok {
-		return errorf("no rpm to ask for its lock")
-	}
+// txLock finds rpm's lock and the transaction this process is part of
+// (st.ID): rpmLock is the lock file, -1 on error.
+func (m *Manager) txLock(st *TxState) (rpmLock int, err error) {
+	// The helper's Querier is an RPM; anything else asks the rpm
+	// command all the same.
+	q, _ := m.RPM.(RPM)
 	p, err := q.LockPath()
 	if err != nil {
-		return err
+		return -1, err
 	}
 	p = joinPath(m.Config.Root, p)
-	rpmLock, err := openState("rpm lock file", p, unix.O_RDONLY)
+	rpmLock, err = openState("rpm lock file", p, unix.O_RDONLY)
 	if err != nil {
-		return err
+		return -1, err
 	}
-	defer unix.Close(rpmLock)
 	lk := unix.Flock_t{Type: unix.F_RDLCK}
-	if err := unix.FcntlFlock(uintptr(rpmLock), unix.F_GETLK, &lk); err != nil || lk.Type != unix.F_WRLCK || !isAncestor(int(lk.Pid)) {
-		return errorf("cannot tell when this transaction ends: no process this one runs in holds rpm's lock %s", p)
+	if err = unix.FcntlFlock(uintptr(rpmLock), unix.F_GETLK, &lk); err != nil || lk.Type != unix.F_WRLCK || !isAncestor(int(lk.Pid)) {
+		err = errorf("cannot tell when this transaction ends: no process this one runs in holds rpm's lock %s", p)
+	} else {
+		st.ID, err = TxID("/proc", int(lk.Pid))
 	}
-	if st.ID, err = TxID("/proc", int(lk.Pid)); err != nil {
-		return err
-	}
+	return rpmLock, err
+}
+
+// spawnGuard starts the detached copy.
+func (m *Manager) spawnGuard(st *TxState, rpmLock int, exe string, args []string) error {
+	// One deferred close for both descriptors (-1 until opened): one
+	// defer each costs the helper more.
+	log, pipe := -1, [2]int{-1, -1}
+	defer func() {
+		unix.Close(log)
+		unix.Close(pipe[1])
+	}()
 	dir := m.txStore().Dir
 	_ = os.MkdirAll(dir, 0o700)
 	if err := checkDir(dir); err != nil {
@@ -179,15 +213,12 @@ func (m *Manager) spawnGuard(st *TxState, exe string, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer unix.Close(log)
 	// Shared: every copy holds it; whoever waits for them all takes it
 	// exclusive. Not waited for, so that no observer holds up rpm.
 	_ = unix.Flock(log, unix.LOCK_SH|unix.LOCK_NB)
-	var pipe [2]int
 	if err := syscall.Pipe2(pipe[:], syscall.O_CLOEXEC); err != nil {
 		return err
 	}
-	defer unix.Close(pipe[1])
 	closeOnExec()
 	_, err = syscall.ForkExec(exe, append([]string{"binfmtctl"}, args...), &syscall.ProcAttr{
 		Dir:   "/",
@@ -320,13 +351,22 @@ func (m *Manager) AfterErase(state io.Reader, rpmLock *os.File, timeout time.Dur
 		return errorf("erase guard: %w", err)
 	}
 	disk, _ := m.onDisk()
-	if !FlushedSince(st.Snapshot, now, disk, m.goneDefs(st)) {
+	if !FlushedSince(st.Snapshot, now, disk) {
 		m.notice("erase guard: transaction of process %s over: the table was not flushed: nothing to do", st.ID)
 		return nil
 	}
 	// As the guard in a transaction does: what no file registered
 	// again, byte for byte, except what files this transaction removed
-	// defined; each entry that cannot be is named.
+	// or replaced defined; each entry that cannot be is named. Those
+	// files are what the helper's leaving step recorded at the start of
+	// the transaction (every file it removes or replaces, as it was),
+	// with those seen that went. Where it did not run, every file seen
+	// counts as leaving: one that still defines an entry the same way
+	// puts it back (PlanRestore), and one that went, or that an upgrade
+	// in the transaction rewrote, no longer defines what it did.
+	if len(st.Leaving) == 0 {
+		st.Leaving = st.Seen
+	}
 	m.notice("erase guard: transaction of process %s over: systemd-binfmt flushed the table; putting back what no binfmt.d file defines", st.ID)
 	return m.restore(fs, st.Snapshot, st)
 }

@@ -84,6 +84,13 @@ func (m *Manager) Trigger(step, tx string, files []string) error {
 	switch step {
 	case StepLeaving:
 		errs = append(errs, m.leaving(st, files))
+		if m.systemdRuns() {
+			// The table before any scriptlet of the transaction: what
+			// a restart of systemd-binfmt.service in one (Fedora's
+			// %post) flushes before our erase %preun looks, where rpm
+			// 6.1 runs no %filetriggerin of ours (the erase guard).
+			errs = append(errs, m.early(st))
+		}
 	case StepRemoving:
 		// A file leaving did not see (it runs only for a helper installed
 		// before the transaction) is leaving all the same: the guard must
@@ -352,6 +359,8 @@ func (m *Manager) early(st *TxState) error {
 // systemd-binfmt.service) must not make the later look forget what the
 // earlier one saw; what the transaction removed on purpose is told apart
 // when the snapshot is used (PlanRestore, Flushed).
+//
+//go:noinline
 func MergeEarly(before, now []RawEntry) []RawEntry {
 	live := map[string]bool{}
 	for _, e := range now {
