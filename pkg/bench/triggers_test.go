@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -240,7 +241,7 @@ func (h *benchHost) section(t *testing.T, dnf func(*sandbox.Root, ...string) pro
 	}
 	var steps []string
 	for _, r := range runs {
-		steps = append(steps, "`"+r+"`")
+		steps = append(steps, r)
 	}
 	own := float64(real.allCPU.Median()-colon.allCPU.Median()) / 1e6
 	shells := float64(colon.allCPU.Median()-none.allCPU.Median()) / 1e6
@@ -249,16 +250,19 @@ func (h *benchHost) section(t *testing.T, dnf func(*sandbox.Root, ...string) pro
 %s.
 
 %s
-The triggers make an install and remove cycle **%.3f×** as long as without them in wall time (target ≤ 1.05×: %s), %.3f× in CPU time. Of the %.0f ms of CPU they add, %.0f ms are the helper's own runs (real − `+"`:`"+`: starting binfmtctl, the snapshots, the rpm owner queries, Plan and the kernel writes) and %.0f ms are rpm running the trigger scriptlets (%d shell, %d Lua) (`+"`:`"+` − none). In one more cycle, untimed, with binfmtctl and rpm in the root wrapped to count their runs, the real triggers started binfmtctl %d times (%s) and the helper asked rpm who owns files (`+"`rpm -qf`"+`) %d times.
+The triggers make an install and remove cycle **%.3f×** as long as without them in wall time (target ≤ 1.05×: %s), %.3f× in CPU time. Of the %.0f ms of CPU they add, %.0f ms are the helper's own runs (real − `+"`:`"+`: starting binfmtctl, the snapshots, the rpm owner queries, Plan and the kernel writes) and %.0f ms are rpm running the trigger scriptlets (%d shell, %d Lua) (`+"`:`"+` − none). In one more cycle, untimed, with binfmtctl and rpm in the root wrapped to count their runs, the real triggers started binfmtctl %d times (%s of wall time each, the start of the Go binary included) and the helper asked rpm who owns files (`+"`rpm -qf`"+`) %d times.
 `, h.name, h.about, Table(header, rows), overhead, verdict, Ratio(real.allCPU, none.allCPU), own+shells, own, shells, shellTriggers/len(h.variants), luaTriggers/len(h.variants), len(runs), strings.Join(steps, ", "), queries)
 }
 
 // countRuns runs one more install and remove of the package at pkg in r,
-// untimed, with the root's binfmtctl and rpm replaced by shell wrappers
-// that log their command lines and run the real programs, and returns
-// the helper's runs (their first two arguments, in order) and the number
-// of rpm -qf queries. dnf links librpm and never starts rpm: what the log
-// shows is what the triggers started. The programs are put back after.
+// untimed, with the root's binfmtctl and rpm replaced by bash wrappers
+// that run the real programs and log their command lines and how long
+// each took ($EPOCHREALTIME around the run: no process of the wrapper's
+// own inside the interval, the fork and exec of the real program
+// included), and returns the helper's runs (their first two arguments
+// and wall time, in order) and the number of rpm -qf queries. dnf links
+// librpm and never starts rpm: what the log shows is what the triggers
+// started. The programs are put back after.
 func countRuns(t *testing.T, r *sandbox.Root, dnf func(*sandbox.Root, ...string) proc, pkg string) (runs []string, queries int) {
 	t.Helper()
 	const log = "/var/tmp/bench-runs"
@@ -267,7 +271,7 @@ func countRuns(t *testing.T, r *sandbox.Root, dnf func(*sandbox.Root, ...string)
 		if err := os.Rename(p, p+".real"); err != nil {
 			t.Fatal(err)
 		}
-		wrapper := "#!/bin/sh\necho \"" + filepath.Base(bin) + " $*\" >>" + log + "\nexec " + bin + ".real \"$@\"\n"
+		wrapper := "#!/bin/bash\ns=$EPOCHREALTIME\n" + bin + ".real \"$@\"\nrc=$?\necho \"$s $EPOCHREALTIME " + filepath.Base(bin) + " $*\" >>" + log + "\nexit $rc\n"
 		if err := os.WriteFile(p, []byte(wrapper), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -286,10 +290,18 @@ func countRuns(t *testing.T, r *sandbox.Root, dnf func(*sandbox.Root, ...string)
 	os.Remove(r.Path(log))
 	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 		f := strings.Fields(l)
+		if len(f) < 4 {
+			t.Fatalf("the log of the helper's runs has the line %q, want START END PROGRAM ARGS", l)
+		}
+		start, err1 := strconv.ParseFloat(f[0], 64)
+		end, err2 := strconv.ParseFloat(f[1], 64)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("the log of the helper's runs has the line %q: times %v %v", l, err1, err2)
+		}
 		switch {
-		case len(f) >= 3 && f[0] == "binfmtctl":
-			runs = append(runs, f[1]+" "+f[2])
-		case len(f) >= 2 && f[0] == "rpm" && strings.Contains(l, " -qf "):
+		case len(f) >= 5 && f[2] == "binfmtctl":
+			runs = append(runs, fmt.Sprintf("`%s %s` %.1f ms", f[3], f[4], (end-start)*1e3))
+		case f[2] == "rpm" && strings.Contains(l, " -qf "):
 			queries++
 		}
 	}
