@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/assemble"
 	"github.com/qemu-user-static-go/qemu-user-static-go/pkg/binfmt"
@@ -219,7 +220,7 @@ Reproduce with:
 // helper's runs counted in one more, untimed, cycle.
 func (h *benchHost) section(t *testing.T, dnf func(*sandbox.Root, ...string) proc, old string) string {
 	real, colon, none := h.variants[0], h.variants[1], h.variants[2]
-	runs, queries := countRuns(t, h.roots[real], dnf, old)
+	runs, total, queries := countRuns(t, h.roots[real], dnf, old)
 	header := []string{"what", "no triggers", "`:` triggers", "real triggers", "real ÷ none", "real ÷ `:`"}
 	var rows [][]string
 	for _, m := range []struct {
@@ -250,8 +251,8 @@ func (h *benchHost) section(t *testing.T, dnf func(*sandbox.Root, ...string) pro
 %s.
 
 %s
-The triggers make an install and remove cycle **%.3f×** as long as without them in wall time (target ≤ 1.05×: %s), %.3f× in CPU time. Of the %.0f ms of CPU they add, %.0f ms are the helper's own runs (real − `+"`:`"+`: starting binfmtctl, the snapshots, the rpm owner queries, Plan and the kernel writes) and %.0f ms are rpm running the trigger scriptlets (%d shell, %d Lua) (`+"`:`"+` − none). In one more cycle, untimed, with binfmtctl and rpm in the root wrapped to count their runs, the real triggers started binfmtctl %d times (%s of wall time each, the start of the Go binary included) and the helper asked rpm who owns files (`+"`rpm -qf`"+`) %d times.
-`, h.name, h.about, Table(header, rows), overhead, verdict, Ratio(real.allCPU, none.allCPU), own+shells, own, shells, shellTriggers/len(h.variants), luaTriggers/len(h.variants), len(runs), strings.Join(steps, ", "), queries)
+The triggers make an install and remove cycle **%.3f×** as long as without them in wall time (target ≤ 1.05×: %s), %.3f× in CPU time. Of the %.0f ms of CPU they add, %.0f ms are the helper's own runs (real − `+"`:`"+`: starting binfmtctl, the snapshots, the rpm owner queries, Plan and the kernel writes) and %.0f ms are rpm running the trigger scriptlets (%d shell, %d Lua) (`+"`:`"+` − none). In one more cycle, untimed, with binfmtctl and rpm in the root wrapped to count their runs, the real triggers started binfmtctl %d times (%s of wall time each, the start of the Go binary included; %.1f ms in all, %.1f %% of the median cycle without triggers) and the helper asked rpm who owns files (`+"`rpm -qf`"+`) %d times.
+`, h.name, h.about, Table(header, rows), overhead, verdict, Ratio(real.allCPU, none.allCPU), own+shells, own, shells, shellTriggers/len(h.variants), luaTriggers/len(h.variants), len(runs), strings.Join(steps, ", "), float64(total.Microseconds())/1e3, 100*float64(total)/float64(none.all.Median()), queries)
 }
 
 // countRuns runs one more install and remove of the package at pkg in r,
@@ -263,7 +264,7 @@ The triggers make an install and remove cycle **%.3f×** as long as without them
 // and wall time, in order) and the number of rpm -qf queries. dnf links
 // librpm and never starts rpm: what the log shows is what the triggers
 // started. The programs are put back after.
-func countRuns(t *testing.T, r *sandbox.Root, dnf func(*sandbox.Root, ...string) proc, pkg string) (runs []string, queries int) {
+func countRuns(t *testing.T, r *sandbox.Root, dnf func(*sandbox.Root, ...string) proc, pkg string) (runs []string, total time.Duration, queries int) {
 	t.Helper()
 	const log = "/var/tmp/bench-runs"
 	for _, bin := range []string{"/usr/bin/binfmtctl", "/usr/bin/rpm"} {
@@ -300,10 +301,12 @@ func countRuns(t *testing.T, r *sandbox.Root, dnf func(*sandbox.Root, ...string)
 		}
 		switch {
 		case len(f) >= 5 && f[2] == "binfmtctl":
-			runs = append(runs, fmt.Sprintf("`%s %s` %.1f ms", f[3], f[4], (end-start)*1e3))
+			d := time.Duration((end - start) * 1e9)
+			runs = append(runs, fmt.Sprintf("`%s %s` %.1f ms", f[3], f[4], float64(d.Microseconds())/1e3))
+			total += d
 		case f[2] == "rpm" && strings.Contains(l, " -qf "):
 			queries++
 		}
 	}
-	return runs, queries
+	return runs, total, queries
 }
