@@ -44,29 +44,10 @@ func fedoraQemuSpec() sandbox.PackageSpec {
 	}
 }
 
-// systemdTrigger is a package that carries systemd's binfmt trigger as
-// systemd's src/rpm/triggers.systemd.in writes it, running the real
-// systemd-binfmt (Debian's, at the Fedora path through the merged /usr).
-func systemdTrigger(t *testing.T) string {
-	sandbox.Require(t, "/usr/lib/systemd/systemd-binfmt", "systemd")
-	return sandbox.BuildRPM(t, sandbox.PackageSpec{
-		Name: "systemd-binfmt-trigger", Version: "258",
-		Triggers: []sandbox.Trigger{{
-			Kind: "transfiletriggerin", Priority: 1000700, Interpreter: "<lua>", Paths: []string{"/usr/lib/binfmt.d"},
-			Body: `-- This script will automatically apply binfmt rules if files have been
--- installed or updated in /usr/lib/binfmt.d.
-if posix.access("/run/systemd/system") then
-    pid = posix.fork()
-    if pid == 0 then
-        assert(posix.exec("/usr/lib/systemd/systemd-binfmt"))
-    elseif pid > 0 then
-        posix.wait(pid)
-    end
-end
-`,
-		}},
-	})
-}
+// systemdTrigger is a package that carries systemd's binfmt trigger,
+// running the real systemd-binfmt (sandbox.SystemdTrigger, shared with
+// pkg/bench).
+var systemdTrigger = sandbox.SystemdTrigger
 
 // oldWay is a package that ships a binfmt.d file and never calls the
 // hooks: it relies on systemd, as most packages do. Its interpreter is a
@@ -384,7 +365,7 @@ func fedoraHostOn(t *testing.T, st sandbox.Stack, tx fedoraTx, withSystemd bool)
 
 // scriptletsSystemdBooted is systemd's "booted with systemd" marker,
 // which makes its binfmt trigger run.
-const scriptletsSystemdBooted = "/run/systemd/system"
+const scriptletsSystemdBooted = sandbox.SystemdBooted
 
 // installedFedora checks our entries as installed does, with the root's
 // status output, and boot equivalence for the qemu entries.
