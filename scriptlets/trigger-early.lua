@@ -33,6 +33,38 @@ if posix.access("/usr/bin/binfmtctl", "x") then
     if posix.access("/run/systemd/system") then
         if binfmt then
             pcall(rpm.execute, "/usr/bin/binfmtctl", "trigger", "early", "-")
+            -- The table as the helper just saw it: each entry's inode (a
+            -- registration makes a new one) and first line (enabled or
+            -- disabled). guard-before (trigger-guard-before.lua) starts
+            -- no process when the table is still exactly this. The
+            -- helper's early snapshot also keeps the entries of an
+            -- earlier look gone since; where one is (an entry name of
+            -- the last look missing now), the snapshot is no longer the
+            -- table as it is and guard-before runs for the rest of the
+            -- transaction (false).
+            local t = {}
+            local ok, names = pcall(posix.dir, "/proc/sys/fs/binfmt_misc")
+            if not ok or type(names) ~= "table" then
+                t = nil
+            else
+                for _, n in ipairs(names) do
+                    if n ~= "." and n ~= ".." and n ~= "register" and n ~= "status" then
+                        local p = "/proc/sys/fs/binfmt_misc/" .. n
+                        local f = io.open(p)
+                        t[n] = tostring(posix.stat(p, "ino")) .. " " .. tostring(f and f:read("*l"))
+                        if f then f:close() end
+                    end
+                end
+            end
+            local last = binfmtctl_early_table
+            if last == false then
+                t = false
+            elseif t and last then
+                for n in pairs(last) do
+                    if t[n] == nil then t = false break end
+                end
+            end
+            binfmtctl_early_table = t
         end
     elseif binfmtctl_installed_here and not binfmtctl_early_seen and posix.access("/proc/sys/fs/binfmt_misc/status") then
         binfmtctl_early_seen = true

@@ -20,6 +20,12 @@ while #files < 10000 do
     if d and dirs[d] then files[#files + 1] = f end
 end
 if (#files > 0 or posix.access("/run/systemd/system")) and posix.access("/usr/bin/binfmtctl", "x") then
+    if binfmtctl_guard_before_skipped then
+        -- guard-before started no process (trigger-guard-before.lua):
+        -- the early snapshot is the table before the flush. Not a path,
+        -- so an older helper would take it for no file.
+        table.insert(files, 1, "--early-is-before")
+    end
     pcall(rpm.execute, "/usr/bin/binfmtctl", "trigger", "guard-after", "-", (table.unpack or unpack)(files))
 end
 -- The last of the helper's triggers in a transaction that installs
@@ -28,3 +34,5 @@ end
 -- daemon) keeps its Lua state from one to the next.
 binfmtctl_early_seen = nil
 binfmtctl_installed_here = nil
+binfmtctl_early_table = nil
+binfmtctl_guard_before_skipped = nil

@@ -64,7 +64,7 @@ func TestTriggerBodies(t *testing.T) {
 			}
 			prelude := "local list = {" + strings.Join(q, ",") + "}; local i = 0; rpm.next_file = function() i = i + 1; return list[i] end\n"
 			// binfmt_misc is not mounted here (TestEarlyOncePerProcess has it).
-			body := strings.NewReplacer("/usr/bin/binfmtctl", helper, "/run/systemd/system", booted, "/proc/sys/fs/binfmt_misc/status", filepath.Join(dir, "status")).Replace(string(b))
+			body := strings.NewReplacer("/usr/bin/binfmtctl", helper, "/run/systemd/system", booted, "/proc/sys/fs/binfmt_misc/status", filepath.Join(dir, "status"), "/proc/sys/fs/binfmt_misc", filepath.Join(dir, "binfmt_misc")).Replace(string(b))
 			// %{lua:...} takes its body as it is: no macro expansion.
 			body = prelude + body
 			if o, err := exec.Command("rpm", "--eval", "%{lua:"+body+"}").CombinedOutput(); err != nil || strings.Contains(string(o), "error") {
@@ -144,7 +144,7 @@ func TestEarlyOncePerProcess(t *testing.T) {
 		}
 		// The body tests "/usr/bin/binfmtctl" among the files by its
 		// name: only the path it runs is replaced.
-		r := strings.NewReplacer(`posix.access("/usr/bin/binfmtctl"`, `posix.access("`+bin+`"`, `rpm.execute, "/usr/bin/binfmtctl"`, `rpm.execute, "`+bin+`"`, "/run/systemd/system", booted, "/proc/sys/fs/binfmt_misc/status", status)
+		r := strings.NewReplacer(`posix.access("/usr/bin/binfmtctl"`, `posix.access("`+bin+`"`, `rpm.execute, "/usr/bin/binfmtctl"`, `rpm.execute, "`+bin+`"`, "/run/systemd/system", booted, "/proc/sys/fs/binfmt_misc/status", status, "/proc/sys/fs/binfmt_misc", filepath.Join(dir, "binfmt_misc"))
 		body, end := r.Replace(string(b)), r.Replace(string(after))
 		// Several packages' %filetriggerin in one rpm process.
 		var script strings.Builder
@@ -170,5 +170,89 @@ func TestEarlyOncePerProcess(t *testing.T) {
 		if n := strings.Count(string(got), "trigger early -\n"); n != c.want {
 			t.Errorf("systemd %v, binfmt_misc %v, runs %q: binfmtctl started %d times (%q), want %d", c.systemd, c.binfmt, c.runs, n, got, c.want)
 		}
+	}
+}
+
+// TestGuardBeforeSkip: where systemd runs, guard-before's body starts no
+// process when the table is exactly as the early step of the same rpm
+// process (one Lua state) left it, and then guard-after's body tells the
+// helper so (lifecycle.EarlyIsBefore); an entry registered again (a new
+// inode), disabled, added or removed since, no early step in the process,
+// an early look that lost an entry of an earlier one, or rpm running
+// guard-after first, all start binfmtctl as before. The table is a
+// directory of files standing in for binfmt_misc's.
+func TestGuardBeforeSkip(t *testing.T) {
+	read := func(f string) string {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	early, before, after := read("trigger-early.lua"), read("trigger-guard-before.lua"), read("trigger-guard-after.lua")
+	const conf = "/usr/lib/binfmt.d/oldway.conf"
+	// Lua run between the bodies, in the stand-in table T.
+	const (
+		reregister = `do local f = io.open(T .. "/admin.new", "w"); f:write("enabled\ninterpreter /x\n"); f:close(); os.rename(T .. "/admin.new", T .. "/admin") end`
+		disable    = `do local f = io.open(T .. "/admin", "r+"); f:write("disabled\n"); f:close() end`
+		add        = `do local f = io.open(T .. "/oldway", "w"); f:write("enabled\n"); f:close() end`
+		remove     = `os.remove(T .. "/docker")`
+	)
+	for _, c := range []struct {
+		name  string
+		steps []string // "early", "before", "after" or Lua run in between
+		want  string   // binfmtctl's runs, one line each
+	}{
+		{"unchanged", []string{"early", "before", "after"}, "early\nguard-after --early-is-before " + conf},
+		{"two packages", []string{"early", "early", "before", "before", "after", "after"}, "early\nearly\nguard-after --early-is-before " + conf + "\nguard-after " + conf},
+		{"registered again", []string{"early", reregister, "before", "after"}, "early\nguard-before\nguard-after " + conf},
+		{"disabled", []string{"early", disable, "before", "after"}, "early\nguard-before\nguard-after " + conf},
+		{"added", []string{"early", add, "before", "after"}, "early\nguard-before\nguard-after " + conf},
+		{"removed", []string{"early", remove, "before", "after"}, "early\nguard-before\nguard-after " + conf},
+		{"added between two looks", []string{"early", add, "early", "before", "after"}, "early\nearly\nguard-after --early-is-before " + conf},
+		{"lost between two looks", []string{"early", remove, "early", "before", "after"}, "early\nearly\nguard-before\nguard-after " + conf},
+		{"no early", []string{"before", "after"}, "guard-before\nguard-after " + conf},
+		{"reversed", []string{"early", "after", "before"}, "early\nguard-after " + conf + "\nguard-before"},
+		{"next transaction", []string{"early", "before", "after", "before", "after"}, "early\nguard-after --early-is-before " + conf + "\nguard-before\nguard-after " + conf},
+	} {
+		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+			dir := t.TempDir()
+			bin, out, booted, table := filepath.Join(dir, "binfmtctl"), filepath.Join(dir, "runs"), filepath.Join(dir, "system"), filepath.Join(dir, "binfmt_misc")
+			// The stand-in prints the step and the files: "trigger STEP -" dropped.
+			if err := os.WriteFile(bin, []byte("#!/bin/sh\nstep=$2; shift 3; echo $step \"$@\" | sed 's/ *$//' >> "+out+"\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range []string{booted, table} {
+				if err := os.Mkdir(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for n, v := range map[string]string{"register": "", "status": "enabled\n", "admin": "enabled\ninterpreter /x\n", "docker": "disabled\ninterpreter /y\nflags: F\n"} {
+				if err := os.WriteFile(filepath.Join(table, n), []byte(v), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := strings.NewReplacer(`posix.access("/usr/bin/binfmtctl"`, `posix.access("`+bin+`"`, `rpm.execute, "/usr/bin/binfmtctl"`, `rpm.execute, "`+bin+`"`, "/run/systemd/system", booted, "/proc/sys/fs/binfmt_misc", table)
+			script := "T = \"" + table + "\"\n"
+			for _, s := range c.steps {
+				body, ok := map[string]string{"early": early, "before": before, "after": after}[s]
+				if !ok {
+					script += s + "\n"
+					continue
+				}
+				script += `do local list = {"` + conf + `"}; local i = 0; rpm.next_file = function() i = i + 1; return list[i] end end` + "\n"
+				script += "do\n" + r.Replace(body) + "\nend\n"
+			}
+			if o, err := exec.Command("rpm", "--eval", "%{lua:"+script+"}").CombinedOutput(); err != nil || strings.Contains(string(o), "error") {
+				t.Fatalf("the bodies do not run in rpm's Lua: %v\n%s", err, o)
+			}
+			got, err := os.ReadFile(out)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			if strings.TrimSpace(string(got)) != c.want {
+				t.Errorf("steps %q: binfmtctl ran\n%s\nwant\n%s", c.steps, got, c.want)
+			}
+		})
 	}
 }

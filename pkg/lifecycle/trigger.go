@@ -46,6 +46,14 @@ const (
 	StepGuardAfter = "guard-after"
 )
 
+// EarlyIsBefore, first of guard-after's files, says that guard-before's
+// Lua body started no process: the table was exactly as the early step
+// of the same rpm process left it (every entry's inode and first line),
+// so the early snapshot is the table before systemd's flush. It is not
+// a path: a helper older than this argument takes it for no file, and a
+// body older than it never passes it.
+const EarlyIsBefore = "--early-is-before"
+
 // SystemdBooted is the directory whose existence makes systemd's binfmt
 // trigger run systemd-binfmt (systemd's src/rpm/triggers.systemd.in).
 const SystemdBooted = "/run/systemd/system"
@@ -53,6 +61,10 @@ const SystemdBooted = "/run/systemd/system"
 // Trigger runs one trigger step of the transaction tx (TxID) with the
 // files rpm gave the trigger on standard input.
 func (m *Manager) Trigger(step, tx string, files []string) error {
+	earlyBefore := step == StepGuardAfter && len(files) > 0 && files[0] == EarlyIsBefore
+	if earlyBefore {
+		files = files[1:]
+	}
 	files = binfmtFiles(files)
 	switch step {
 	case StepLeaving, StepRemoving, StepEarly, StepGuardBefore, StepGuardAfter:
@@ -110,6 +122,9 @@ func (m *Manager) Trigger(step, tx string, files []string) error {
 	case StepGuardBefore:
 		errs = append(errs, m.guardBefore(st))
 	case StepGuardAfter:
+		if earlyBefore {
+			m.earlyAsBefore(st)
+		}
 		errs = append(errs, m.guardAfter(st, files))
 	}
 	if step != StepEarly {
@@ -407,6 +422,22 @@ func (m *Manager) guardBefore(st *TxState) error {
 		}
 	}
 	return m.takeSnapshot(fs, st, StepGuardBefore)
+}
+
+// earlyAsBefore takes the early snapshot as guard-before's, for a
+// guard-before whose Lua body found the table as early left it and
+// started no process (EarlyIsBefore). guard-before would have found it
+// not flushed since early and taken the same table; where the early
+// snapshot also holds entries of an earlier look gone since, guard-after
+// puts them back with the rest, as guard-before would have before its
+// snapshot. Without an early snapshot (binfmt_misc was not there then),
+// guard-after goes on as when guard-before did not run.
+func (m *Manager) earlyAsBefore(st *TxState) {
+	if !m.systemdRuns() || !st.HasEarly || st.HasRun(StepGuardBefore) || st.HasRun(StepGuardAfter) {
+		return
+	}
+	st.SnapshotBy, st.Snapshot = StepGuardBefore, st.Early
+	st.Ran = append(st.Ran, StepGuardBefore)
 }
 
 // Flushed reports whether the table was flushed between the snapshot
