@@ -19,7 +19,17 @@ import (
 // order, and name in one line each the F entry whose interpreter is gone.
 // An entry a binfmt.d file registered again after the flush is left as
 // the file made it.
-func TestGuardRestoresOnTheKernel(t *testing.T) {
+func TestGuardRestoresOnTheKernel(t *testing.T) { guardRestores(t, false) }
+
+// TestGuardRestoresFromEarlyOnTheKernel: the same flush, where
+// guard-before's Lua body found the table as the early step left it and
+// started no process (scriptlets' TestGuardBeforeSkip): guard-after, told
+// so (lifecycle.EarlyIsBefore), puts back everything from the early
+// snapshot byte for byte, in the kernel's order, and says nothing of a
+// wrong order.
+func TestGuardRestoresFromEarlyOnTheKernel(t *testing.T) { guardRestores(t, true) }
+
+func guardRestores(t *testing.T, earlyIsBefore bool) {
 	ns := sandbox.Enter(t)
 	if ns == nil {
 		return
@@ -68,7 +78,13 @@ func TestGuardRestoresOnTheKernel(t *testing.T) {
 	order, _ := fs.Names()
 
 	const tx = "4242 1"
-	if err := m.Trigger(lifecycle.StepGuardBefore, tx, nil); err != nil {
+	var afterArgs []string
+	if earlyIsBefore {
+		if err := m.Trigger(lifecycle.StepEarly, tx, []string{"/usr/lib/binfmt.d/f.conf"}); err != nil {
+			t.Fatal(err)
+		}
+		afterArgs = []string{lifecycle.EarlyIsBefore}
+	} else if err := m.Trigger(lifecycle.StepGuardBefore, tx, nil); err != nil {
 		t.Fatal(err)
 	}
 	// systemd-binfmt: flush, then register every binfmt.d file.
@@ -79,8 +95,11 @@ func TestGuardRestoresOnTheKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	byFile, _ := fs.Raw("by-file")
-	if err := m.Trigger(lifecycle.StepGuardAfter, tx, nil); err != nil {
+	if err := m.Trigger(lifecycle.StepGuardAfter, tx, afterArgs); err != nil {
 		t.Fatal(err)
+	}
+	if strings.Contains(notices.String(), "against their priorities") {
+		t.Errorf("the guard speaks of a wrong order:\n%s", notices.String())
 	}
 
 	after := rawTable(t, fs)
