@@ -22,8 +22,7 @@ end
 if (#files > 0 or posix.access("/run/systemd/system")) and posix.access("/usr/bin/binfmtctl", "x") then
     if binfmtctl_guard_before_skipped then
         -- guard-before started no process (trigger-guard-before.lua):
-        -- the early snapshot is the table before the flush. Not a path,
-        -- so an older helper would take it for no file.
+        -- the early snapshot is the table before the flush.
         table.insert(files, 1, "--early-is-before")
     end
     pcall(rpm.execute, "/usr/bin/binfmtctl", "trigger", "guard-after", "-", (table.unpack or unpack)(files))

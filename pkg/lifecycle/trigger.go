@@ -49,9 +49,9 @@ const (
 // EarlyIsBefore, first of guard-after's files, says that guard-before's
 // Lua body started no process: the table was exactly as the early step
 // of the same rpm process left it (every entry's inode and first line),
-// so the early snapshot is the table before systemd's flush. It is not
-// a path: a helper older than this argument takes it for no file, and a
-// body older than it never passes it.
+// so the early snapshot is the table before systemd's flush. A body
+// older than this argument never passes it, and without it guard-after
+// does as before.
 const EarlyIsBefore = "--early-is-before"
 
 // SystemdBooted is the directory whose existence makes systemd's binfmt
