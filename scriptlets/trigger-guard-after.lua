@@ -23,7 +23,7 @@ if (#files > 0 or posix.access("/run/systemd/system")) and posix.access("/usr/bi
     if binfmtctl_guard_before_skipped then
         -- guard-before started no process (trigger-guard-before.lua):
         -- the early snapshot is the table before the flush.
-        table.insert(files, 1, "--early-is-before")
+        table.insert(files, 1, "early-is-before")
     end
     pcall(rpm.execute, "/usr/bin/binfmtctl", "trigger", "guard-after", "-", (table.unpack or unpack)(files))
 end

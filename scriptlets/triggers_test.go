@@ -203,17 +203,17 @@ func TestGuardBeforeSkip(t *testing.T) {
 		steps []string // "early", "before", "after" or Lua run in between
 		want  string   // binfmtctl's runs, one line each
 	}{
-		{"unchanged", []string{"early", "before", "after"}, "early\nguard-after --early-is-before " + conf},
-		{"two packages", []string{"early", "early", "before", "before", "after", "after"}, "early\nearly\nguard-after --early-is-before " + conf + "\nguard-after " + conf},
+		{"unchanged", []string{"early", "before", "after"}, "early\nguard-after early-is-before " + conf},
+		{"two packages", []string{"early", "early", "before", "before", "after", "after"}, "early\nearly\nguard-after early-is-before " + conf + "\nguard-after " + conf},
 		{"registered again", []string{"early", reregister, "before", "after"}, "early\nguard-before\nguard-after " + conf},
 		{"disabled", []string{"early", disable, "before", "after"}, "early\nguard-before\nguard-after " + conf},
 		{"added", []string{"early", add, "before", "after"}, "early\nguard-before\nguard-after " + conf},
 		{"removed", []string{"early", remove, "before", "after"}, "early\nguard-before\nguard-after " + conf},
-		{"added between two looks", []string{"early", add, "early", "before", "after"}, "early\nearly\nguard-after --early-is-before " + conf},
+		{"added between two looks", []string{"early", add, "early", "before", "after"}, "early\nearly\nguard-after early-is-before " + conf},
 		{"lost between two looks", []string{"early", remove, "early", "before", "after"}, "early\nearly\nguard-before\nguard-after " + conf},
 		{"no early", []string{"before", "after"}, "guard-before\nguard-after " + conf},
 		{"reversed", []string{"early", "after", "before"}, "early\nguard-after " + conf + "\nguard-before"},
-		{"next transaction", []string{"early", "before", "after", "before", "after"}, "early\nguard-after --early-is-before " + conf + "\nguard-before\nguard-after " + conf},
+		{"next transaction", []string{"early", "before", "after", "before", "after"}, "early\nguard-after early-is-before " + conf + "\nguard-before\nguard-after " + conf},
 	} {
 		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
 			dir := t.TempDir()

@@ -49,10 +49,12 @@ const (
 // EarlyIsBefore, first of guard-after's files, says that guard-before's
 // Lua body started no process: the table was exactly as the early step
 // of the same rpm process left it (every entry's inode and first line),
-// so the early snapshot is the table before systemd's flush. A body
-// older than this argument never passes it, and without it guard-after
-// does as before.
-const EarlyIsBefore = "--early-is-before"
+// so the early snapshot is the table before systemd's flush. Not a flag
+// (the command line takes none after the step) and not a path (rpm's
+// files are absolute): a helper older than it drops it with the other
+// arguments that are not binfmt.d files. A body older than it never
+// passes it, and without it guard-after does as before.
+const EarlyIsBefore = "early-is-before"
 
 // SystemdBooted is the directory whose existence makes systemd's binfmt
 // trigger run systemd-binfmt (systemd's src/rpm/triggers.systemd.in).
