@@ -34,7 +34,7 @@ func writeConf(t *testing.T, r *sandbox.Root, name, line string) {
 //   - no flush: another package erased in the same transaction
 //     unregisters, from its own scriptlet, the entry it registered
 //     without a binfmt.d file, the only entry no file defines. The
-//     guard must not register it again (before R2's fix it did: every
+//     guard must not register it again (before the fix it did: every
 //     entry of the snapshot was gone, which passed for a flush);
 //   - a flush, after an upgrade in the same transaction rewrote an
 //     old-way package's binfmt.d file under the same path with another
@@ -258,7 +258,7 @@ func TestEraseGuardNotOnUpgrade(t *testing.T) {
 // and the package's own binfmt.d file still defines its name at the
 // %preun. When it is the only entry no remaining file defines, the hook
 // must still start the guard, and the guard puts it back after a flush
-// (before R2's fix no guard started: a file defined the name, and the
+// (before the fix no guard started: a file defined the name, and the
 // flush took the entry for good). Both stacks.
 func TestEraseGuardReplacedEntryOfOurs(t *testing.T) {
 	for _, st := range sandbox.Stacks(t) {

@@ -54,10 +54,7 @@ const defaultRPMLock = "/var/lib/rpm/.rpm.lock"
 // transaction, the %transfiletriggerin triggers included, and releases
 // it when the transaction is over.
 func (r RPM) LockPath() (string, error) {
-	cmd := r.Command
-	if cmd == "" {
-		cmd = "rpm"
-	}
+	cmd := r.command()
 	stdout, stderr, err := run(cmd, []string{"--eval", "%{?_rpmlock_path}"})
 	if err != nil {
 		return "", errorf("asking rpm for %%_rpmlock_path: %v: %s", err, strings.TrimSpace(stderr.String()))

@@ -32,7 +32,7 @@ func TestAtRisk(t *testing.T) {
 		{"the administrator's entry", rawOf(admin, false), defs(ours), true},
 		{"a docker-style entry", rawOf(docker, true), nil, true},
 		{"an empty table of files", rawOf(admin, true), nil, true},
-		// Regression (R2): the hook leaves an entry of ours that someone
+		// Regression: the hook leaves an entry of ours that someone
 		// else replaced; our file still defines the name at the %preun,
 		// but goes with our package.
 		{"a file defines the name with another interpreter", rawOf(replaced, true), defs(ours), true},
@@ -61,7 +61,7 @@ func TestFlushedSince(t *testing.T) {
 		{"systemd-binfmt flushed and registered the files", []RawEntry{a, q}, []RawEntry{withIno(q, 20)}, defs(ours), true},
 		{"flushed, and a file another package installed registered (the swap back)", []RawEntry{a, d}, []RawEntry{withIno(o, 21)}, defs(oldway), true},
 		{"one entry gone, another as it was: someone unregistered it, no flush", []RawEntry{a, d}, []RawEntry{a}, nil, false},
-		// Regression (R2): another package's scriptlet unregistered the
+		// Regression: another package's scriptlet unregistered the
 		// only entry no file defines, its own, and nothing flushed.
 		{"every entry gone, nothing registered since: a scriptlet unregistered them, no flush", []RawEntry{d}, nil, nil, false},
 		{"every entry gone, files on disk registered nothing since", []RawEntry{a}, nil, defs(oldway), false},

@@ -41,10 +41,7 @@ func (r RPM) HookOwners(paths []string) (map[string][]Owner, error) {
 	if len(paths) == 0 {
 		return map[string][]Owner{}, nil
 	}
-	cmd := r.Command
-	if cmd == "" {
-		cmd = "rpm"
-	}
+	cmd := r.command()
 	var args []string
 	if r.Root != "" && r.Root != "/" {
 		args = append(args, "--root", r.Root)

@@ -61,6 +61,14 @@ type RPM struct {
 // database instance that an exact match compares.
 const queryFormat = `@%{NAME} %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH} %{EPOCHNUM} %{VERSION} %{RELEASE} %{INSTALLTID} %{DBINSTANCE}\n[%{FILENAMES}\n]`
 
+// command is the rpm program to run: Command, or "rpm" from $PATH.
+func (r RPM) command() string {
+	if r.Command == "" {
+		return "rpm"
+	}
+	return r.Command
+}
+
 //go:noinline
 func (r RPM) query(arg string) ([]Manifest, error) {
 	return r.queryArgs(arg, "-q", "--qf", queryFormat, "--", arg)
@@ -68,10 +76,7 @@ func (r RPM) query(arg string) ([]Manifest, error) {
 
 func (r RPM) queryArgs(what string, qargs ...string) ([]Manifest, error) {
 	arg := what
-	cmd := r.Command
-	if cmd == "" {
-		cmd = "rpm"
-	}
+	cmd := r.command()
 	args := []string{}
 	if r.Root != "" && r.Root != "/" {
 		args = append(args, "--root", r.Root)
@@ -190,10 +195,7 @@ func (r RPM) Owners(paths []string) (map[string][]string, error) {
 	if len(paths) == 0 {
 		return map[string][]string{}, nil
 	}
-	cmd := r.Command
-	if cmd == "" {
-		cmd = "rpm"
-	}
+	cmd := r.command()
 	args := []string{}
 	if r.Root != "" && r.Root != "/" {
 		args = append(args, "--root", r.Root)

@@ -239,9 +239,8 @@ func (m *Manager) hookOwners(files []string) (owners map[string][]Owner, asked b
 		return m.owners(nil), true
 	}
 	claimed := map[string]bool{}
-	complete := true
 	pkgs, err := m.Store.Packages()
-	complete = err == nil
+	complete := err == nil
 	for _, p := range pkgs {
 		c, err := m.Store.Claims(p)
 		complete = complete && err == nil
